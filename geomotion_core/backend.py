@@ -1,0 +1,83 @@
+"""The interface every motion backend implements, and the factory the front doors use.
+
+One engine, three front doors: the CLI, the streaming engine (and so the ROS node) and the bag
+evaluator all build their backend here from one ``BackendOptions``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from geomotion_core.errors import ConfigError
+from geomotion_core.types import WindowPrediction
+
+BACKENDS = ("geomotion", "geometric")
+FLOW_METHODS = ("raft", "dis")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class BackendOptions:
+    """Everything needed to build a backend (shared by CLI, node and bag evaluation)."""
+
+    backend: str = "geomotion"
+    checkpoint: str | None = None  # GeoMotion best_model.pth, Pi3 model.safetensors or ours
+    model_config: str | None = None  # JSON whose "model" object is a GeoMotionConfig dict
+    flow: str = "raft"
+    raft_weights: str | None = None
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "fp32"
+    size: int = 518  # inference size: the square side, or the long side with keep_aspect
+    keep_aspect: bool = False  # aspect-preserving multiples of 14 instead of the official square
+
+    def validate(self) -> None:
+        """Raise ConfigError on a value outside its allowed set."""
+        for name, value, allowed in (
+            ("backend", self.backend, BACKENDS),
+            ("flow", self.flow, FLOW_METHODS),
+            ("precision", self.precision, PRECISIONS),
+        ):
+            if value not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.size < 14 or self.size % 14:
+            raise ConfigError(f"size must be a positive multiple of 14, got {self.size}")
+
+
+class MotionBackend(Protocol):
+    """Segments a window of frames into motion probabilities and camera poses."""
+
+    name: str
+
+    def predict_window(
+        self,
+        frames: np.ndarray,
+        frame_ids: Sequence[int] | None = None,
+        intrinsics: np.ndarray | None = None,
+    ) -> WindowPrediction:
+        """Predict a window.
+
+        Args:
+            frames: ``[N, H, W, 3]`` uint8 RGB, all of one size.
+            frame_ids: stable ids of these frames in the stream; with them a backend may reuse
+                per-frame and per-pair work cached from earlier, overlapping windows.
+            intrinsics: ``[3, 3]`` camera matrix at the input size, if known.
+        Returns:
+            The window's prediction at the input size.
+        """
+
+    def reset(self) -> None:
+        """Forget every cached per-frame / per-pair result (a new stream starts)."""
+
+
+def build_backend(options: BackendOptions) -> MotionBackend:
+    """Build the backend named by ``options.backend``; heavy imports happen here, not at import."""
+    options.validate()
+    if options.backend == "geometric":
+        from geomotion_core.geometric import GeometricBackend
+
+        return GeometricBackend.from_options(options)
+    from geomotion_core.pipeline.network_backend import NetworkBackend
+
+    return NetworkBackend.from_options(options)

@@ -1,0 +1,1 @@
+"""ROS 2 adapters for GeoMotion: the node, message conversion and bag replay."""
