@@ -31,6 +31,8 @@ class BackendOptions:
     precision: str = "fp32"
     size: int = 518  # inference size: the square side, or the long side with keep_aspect
     keep_aspect: bool = False  # aspect-preserving multiples of 14 instead of the official square
+    allow_random_weights: bool = False  # geomotion without a checkpoint: random init (tests, smoke runs)
+    points: bool = False  # also return world points at the input size (costs memory)
 
     def validate(self) -> None:
         """Raise ConfigError on a value outside its allowed set."""

@@ -2,11 +2,15 @@
 
 Weights are never downloaded at import or at run time. They are looked for, in order, at an
 explicit path given by the user, then in ``$GEOMOTION_HOME`` (default: ``geomotion`` under the
-user's cache directory, ``$XDG_CACHE_HOME`` or ``~/.cache``).
+user's cache directory, ``$XDG_CACHE_HOME`` or ``~/.cache``), then, for files that ship inside an
+installed package (the SAM2 model config), in that package.
 """
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +27,8 @@ class WeightSpec:
     licence: str
     url: str | None = None
     hf_repo: str | None = None
+    sha256_prefix: str | None = None  # leading hex digits of the file's sha256, where published
+    bundled: tuple[str, str] | None = None  # (package, path inside it) of a copy shipped in a package
 
 
 WEIGHT_SPECS: tuple[WeightSpec, ...] = (
@@ -31,6 +37,7 @@ WEIGHT_SPECS: tuple[WeightSpec, ...] = (
         filename="model.safetensors",
         description="Pi3 4D-reconstruction backbone (initialises training)",
         licence="CC BY-NC 4.0",
+        url="https://huggingface.co/yyfz233/Pi3/resolve/main/model.safetensors",
         hf_repo="yyfz233/Pi3",
     ),
     WeightSpec(
@@ -38,6 +45,8 @@ WEIGHT_SPECS: tuple[WeightSpec, ...] = (
         filename="best_model.pth",
         description="GeoMotion checkpoint (backbone + motion decoder)",
         licence="CC BY-NC 4.0",
+        url="https://huggingface.co/xingyang1/GeoMotion/resolve/main/best_model.pth",
+        hf_repo="xingyang1/GeoMotion",
     ),
     WeightSpec(
         key="raft",
@@ -45,6 +54,7 @@ WEIGHT_SPECS: tuple[WeightSpec, ...] = (
         description="torchvision RAFT-large, C_T_SKHT_V2 weights (optical flow)",
         licence="BSD-3-Clause (torchvision)",
         url="https://download.pytorch.org/models/raft_large_C_T_SKHT_V2-ff5fadd5.pth",
+        sha256_prefix="ff5fadd5",
     ),
     WeightSpec(
         key="sam2",
@@ -52,6 +62,14 @@ WEIGHT_SPECS: tuple[WeightSpec, ...] = (
         description="SAM 2.1 Hiera-L (mask refinement)",
         licence="Apache-2.0",
         url="https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_large.pt",
+    ),
+    WeightSpec(
+        key="sam2_config",
+        filename="sam2.1_hiera_l.yaml",
+        description="SAM 2.1 Hiera-L model config (ships inside the sam2 package)",
+        licence="Apache-2.0",
+        url="https://raw.githubusercontent.com/facebookresearch/sam2/main/sam2/configs/sam2.1/sam2.1_hiera_l.yaml",
+        bundled=("sam2", "configs/sam2.1/sam2.1_hiera_l.yaml"),
     ),
 )
 
@@ -66,20 +84,44 @@ def weights_home() -> Path:
 
 
 def weight_spec(key: str) -> WeightSpec:
-    """The spec with this key (``pi3``, ``geomotion``, ``raft``, ``sam2``)."""
+    """The spec with this key (``pi3``, ``geomotion``, ``raft``, ``sam2``, ``sam2_config``)."""
     for spec in WEIGHT_SPECS:
         if spec.key == key:
             return spec
     raise KeyError(f"unknown weight {key!r}; known: {', '.join(s.key for s in WEIGHT_SPECS)}")
 
 
+def package_dir(package: str) -> Path | None:
+    """The folder of an installed package, found without importing it; None if not installed."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def candidate_paths(key: str, explicit: str | os.PathLike | None = None) -> list[Path]:
     """Every path looked at for this weight, in order."""
+    spec = weight_spec(key)
     paths = [Path(explicit).expanduser()] if explicit else []
-    paths.append(weights_home() / weight_spec(key).filename)
+    paths.append(weights_home() / spec.filename)
+    if spec.bundled and (folder := package_dir(spec.bundled[0])) is not None:
+        paths.append(folder / spec.bundled[1])
     return paths
 
 
 def find_weight(key: str, explicit: str | os.PathLike | None = None) -> Path | None:
     """The first existing candidate path, or None."""
     return next((path for path in candidate_paths(key, explicit) if path.is_file()), None)
+
+
+def file_sha256(
+    path: str | os.PathLike, progress: Callable[[int], object] | None = None, chunk_bytes: int = 1 << 20
+) -> str:
+    """Hex sha256 of a file, read in chunks (weight files are gigabytes); ``progress(bytes_read)``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(chunk_bytes):
+            digest.update(chunk)
+            if progress is not None:
+                progress(len(chunk))
+    return digest.hexdigest()

@@ -1,0 +1,137 @@
+"""Throughput of the streaming engine and its own overhead next to the backend's.
+
+    .venv/bin/python benchmarks/bench_streaming.py                      # geometric backend, 640x480
+    .venv/bin/python benchmarks/bench_streaming.py --live-rate 30       # + a 30 Hz camera, latest policy
+    .venv/bin/python benchmarks/bench_streaming.py --backend geomotion --model-config CONFIG.json \
+        --random-weights --size 140 --flow dis
+
+A DAVIS 2016 sequence from the shared data folder ($GEOMOTION_SHARED, else ../shared beside the
+checkout) is resized to the requested size and streamed through ``StreamingSegmenter``:
+
+* offline (``every_frame``): frames/s over the whole sequence, time per frame in the backend and in
+  the engine itself (admission copies, pose chaining, results);
+* live (``--live-rate``): a producer thread submits frames at the camera rate while a worker runs
+  the ``latest`` policy; processed frames/s, drops and submission-to-result latency.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from geomotion_core.backend import BACKENDS, FLOW_METHODS, BackendOptions, build_backend
+from geomotion_core.streaming import StreamingConfig, StreamingSegmenter
+
+DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def load_sequence(name: str, width: int, height: int, limit: int) -> list[np.ndarray]:
+    """RGB frames of one DAVIS 2016 sequence, resized to ``width`` x ``height``."""
+    shared = Path(os.environ.get("GEOMOTION_SHARED", DEFAULT_SHARED))
+    folder = shared / "data" / "DAVIS2016" / "JPEGImages" / "480p" / name
+    paths = sorted(folder.glob("*.jpg"))[:limit]
+    if not paths:
+        raise SystemExit(f"no frames in {folder} (set GEOMOTION_SHARED to the shared folder)")
+    frames = []
+    for path in paths:
+        bgr = cv2.resize(cv2.imread(str(path)), (width, height), interpolation=cv2.INTER_AREA)
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return frames
+
+
+def bench_offline(backend, frames: list[np.ndarray], config: StreamingConfig) -> None:
+    engine = StreamingSegmenter(backend, config)
+    start = time.perf_counter()
+    results = list(engine.stream((frame, index / 30.0) for index, frame in enumerate(frames)))
+    elapsed = time.perf_counter() - start
+    stats = engine.stats
+    count = len(results)
+    print(f"offline every_frame: {count} frames in {elapsed:.2f} s = {count / elapsed:.1f} frames/s "
+          f"({stats.windows} windows)")
+    print(f"  per frame: backend {1e3 * stats.backend_s / count:.2f} ms, engine {1e3 * stats.engine_s / count:.3f} ms "
+          f"({100 * stats.engine_s / (stats.backend_s + stats.engine_s):.2f} % of the work)")
+    stages = {}
+    for result in results:
+        for stage, seconds in result.timings.items():
+            stages[stage] = stages.get(stage, 0.0) + seconds
+    print("  backend stages per frame: " + ", ".join(
+        f"{stage} {1e3 * seconds / count:.2f} ms" for stage, seconds in stages.items() if stage not in ("latency", "backend")
+    ))
+
+
+def bench_live(backend, frames: list[np.ndarray], config: StreamingConfig, rate: float, seconds: float) -> None:
+    engine = StreamingSegmenter(backend, config)
+    results = []
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            if engine.wait_ready(timeout=0.05):
+                results.extend(engine.process_pending())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    period = 1.0 / rate
+    start = time.perf_counter()
+    index = 0
+    max_depth = 0
+    while time.perf_counter() - start < seconds:
+        engine.submit(frames[index % len(frames)], index * period)
+        max_depth = max(max_depth, engine.stats.queue_depth)
+        index += 1
+        time.sleep(max(0.0, start + index * period - time.perf_counter()))
+    stop.set()
+    thread.join()
+    elapsed = time.perf_counter() - start
+    stats = engine.stats
+    latency = np.array([result.timings["latency"] for result in results]) * 1e3
+    print(f"live latest @ {rate:.0f} Hz for {elapsed:.1f} s: {stats.submitted} in, {stats.processed} processed "
+          f"({stats.processed / elapsed:.1f} frames/s), {stats.dropped_stale} dropped by policy, "
+          f"max queue {max_depth}/{config.max_queue}")
+    print(f"  submission-to-result latency p50 {np.percentile(latency, 50):.0f} ms, "
+          f"p95 {np.percentile(latency, 95):.0f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sequence", default="camel", help="DAVIS 2016 sequence (default: %(default)s)")
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--frames", type=int, default=90, help="frames to stream (default: %(default)s)")
+    parser.add_argument("--window", type=int, default=8)
+    parser.add_argument("--stride", type=int, default=1)
+    parser.add_argument("--backend", choices=BACKENDS, default="geometric")
+    parser.add_argument("--flow", choices=FLOW_METHODS, default="dis")
+    parser.add_argument("--model-config", help="JSON with a \"model\" object (geomotion backend)")
+    parser.add_argument("--checkpoint", help="network weights (geomotion backend)")
+    parser.add_argument("--random-weights", action="store_true", help="geomotion without a checkpoint")
+    parser.add_argument("--size", type=int, default=518, help="network input size (geomotion backend)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--live-rate", type=float, default=0.0, help="also simulate a camera at this rate (Hz)")
+    parser.add_argument("--live-seconds", type=float, default=10.0)
+    args = parser.parse_args()
+
+    frames = load_sequence(args.sequence, args.width, args.height, args.frames)
+    backend = build_backend(BackendOptions(
+        backend=args.backend, checkpoint=args.checkpoint, model_config=args.model_config, flow=args.flow,
+        device=args.device, size=args.size, allow_random_weights=args.random_weights,
+    ))
+    print(f"{args.backend} backend, {len(frames)} frames of {args.width}x{args.height} ({args.sequence}), "
+          f"window {args.window}, stride {args.stride}, {os.cpu_count()} CPUs")
+    backend.predict_window(np.stack(frames[: args.window]))  # warm-up (lazy initialisation, allocations)
+    backend.reset()
+    config = StreamingConfig(window_size=args.window, stride=args.stride)
+    bench_offline(backend, frames, config)
+    if args.live_rate > 0:
+        backend.reset()
+        live = StreamingConfig(window_size=args.window, stride=args.stride, policy="latest")
+        bench_live(backend, frames, live, args.live_rate, args.live_seconds)
+
+
+if __name__ == "__main__":
+    main()

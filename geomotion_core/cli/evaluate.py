@@ -1,0 +1,93 @@
+"""`geomotion eval`: score predicted masks against a benchmark or any GT folder."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+PROTOCOL_NAMES = ("davis", "davis2016", "davis2017-multi", "easi3r")
+BENCHMARK_NAMES = ("davis2016", "davis2017", "davis2016-m", "davis2017-m", "segtrack-v2", "fbms-59")
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser, protocol_flag: str = "--protocol") -> None:
+    """Sequence list, sequences and evaluation protocol (``args.eval_protocol``); shared with
+    `geomotion benchmark`, which names the protocol flag ``--eval-protocol``."""
+    parser.add_argument("--list", dest="sequence_list", help="the benchmark's sequence list (default: its own; 'all' = every folder)")
+    parser.add_argument("--sequences", help="sequences to score: 'a,b,c' or '@FILE' with one name per line")
+    parser.add_argument(
+        protocol_flag, dest="eval_protocol", choices=PROTOCOL_NAMES,
+        help="davis: all frames (default); davis2016: first and last dropped; "
+        "davis2017-multi: Hungarian-matched objects, void 255; easi3r: 512-crop",
+    )  # fmt: skip
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """Report outputs (shared with `geomotion benchmark`)."""
+    parser.add_argument("--json", type=Path, help="write the report as JSON here")
+    parser.add_argument("--csv", type=Path, help="write per-sequence metrics as CSV here")
+    parser.add_argument("--plot", type=Path, help="write a PNG bar plot of per-sequence J&F here")
+    parser.add_argument("--per-frame", action="store_true", help="include per-frame J and F lists in the JSON")
+    parser.add_argument("--workers", type=int, help="threads reading and scoring sequences (default: CPU count)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `eval` parser."""
+    parser = subparsers.add_parser(
+        "eval",
+        help="score predicted masks (J, F, J&F, recall, decay) against ground truth",
+        description="Score predicted masks with the official DAVIS definitions of J and F. "
+        "Predictions are PNGs in <pred>/<sequence>/<frame>.png (or <pred>/<sequence>/masks/).",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--benchmark", choices=BENCHMARK_NAMES, help="a benchmark layout under --data")
+    source.add_argument("--gt", type=Path, help="any GT folder in <sequence>/<frame>.png layout")
+    parser.add_argument("--data", type=Path, help="the benchmark's root folder (with --benchmark)")
+    parser.add_argument("--pred", type=Path, required=True, help="predicted masks, <pred>/<sequence>/<frame>.png")
+    parser.add_argument(
+        "--pred-threshold", type=float, default=0.0,
+        help="predicted pixel values above this are foreground (default 0; 25 for GeoMotion's soft PNGs)",
+    )  # fmt: skip
+    add_selection_arguments(parser)
+    add_report_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def write_outputs(report, args: argparse.Namespace) -> None:
+    """Print the table and write the JSON, CSV and plot that were asked for."""
+    print(report.format_table())
+    if args.json:
+        print(f"JSON: {report.write_json(args.json, per_frame=args.per_frame)}")
+    if args.csv:
+        print(f"CSV: {report.write_csv(args.csv)}")
+    if args.plot:
+        print(f"plot: {report.write_plot(args.plot)}")
+
+
+def selected_sequences(args: argparse.Namespace) -> tuple[list[str] | None, str | None]:
+    """The explicit sequence names of ``--sequences`` and the label the report gives them."""
+    from geomotion_core.eval.datasets import read_sequence_names
+
+    if not args.sequences:
+        return None, None
+    return read_sequence_names(args.sequences)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and report."""
+    from geomotion_core.errors import ConfigError
+    from geomotion_core.eval import benchmark_sequences, evaluate_set, folder_sequences
+    from geomotion_core.eval.datasets import get_benchmark
+
+    sequences, label = selected_sequences(args)
+    if args.benchmark:
+        if args.data is None:
+            raise ConfigError("--benchmark needs --data (the benchmark's root folder)")
+        sequence_set = benchmark_sequences(args.benchmark, args.data, args.sequence_list, sequences, label)
+        protocol = args.eval_protocol or get_benchmark(args.benchmark).default_protocol
+    else:
+        if args.data is not None or args.sequence_list:
+            raise ConfigError("--data and --list go with --benchmark, not with --gt")
+        sequence_set = folder_sequences(args.gt, sequences, label)
+        protocol = args.eval_protocol or "davis"
+    report = evaluate_set(sequence_set, args.pred, protocol, args.pred_threshold, args.workers, progress=True)
+    write_outputs(report, args)
+    return 0

@@ -1,0 +1,87 @@
+"""`geomotion train`: train the motion decoder (one process, or one per GPU under torchrun)."""
+from __future__ import annotations
+
+import argparse
+
+# Command-line option -> (config section or None for the top level, field name).
+OPTION_FIELDS = {
+    "output_dir": (None, "output_dir"),
+    "init": (None, "init"),
+    "model_config": (None, "model_config"),
+    "resume": (None, "resume"),
+    "max_steps": (None, "max_steps"),
+    "device": (None, "device"),
+    "precision": (None, "precision"),
+    "seed": (None, "seed"),
+    "epochs": ("optim", "epochs"),
+    "lr": ("optim", "lr"),
+    "batch_size": ("optim", "batch_size"),
+    "accumulate": ("optim", "accumulate"),
+    "loss": ("loss", "kind"),
+    "flow": ("data", "flow"),
+    "raft_weights": ("data", "raft_weights"),
+    "flow_cache": ("data", "flow_cache"),
+    "image_size": ("data", "image_size"),
+    "sequence_length": ("data", "sequence_length"),
+    "num_workers": ("data", "num_workers"),
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train GeoMotion's motion decoder (official recipe; torchrun for several GPUs)",
+        description=(
+            "Train the motion decoder with the settings of a YAML file; the options below override "
+            "it. Several GPUs / nodes: torchrun --nproc_per_node=4 $(which geomotion) train ..."
+        ),
+    )
+    parser.add_argument("--config", required=True, help="training YAML (see config/train.yaml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any setting, e.g. --set optim.lr=1e-4 (repeatable)")
+    parser.add_argument("--output-dir", help="run folder: checkpoints (last, best), tensorboard/, config.yaml")
+    parser.add_argument("--init", help="weights to start from: Pi3 model.safetensors (official) or a GeoMotion file")
+    parser.add_argument("--model-config", help="JSON whose \"model\" object sets the architecture (default: official)")
+    parser.add_argument("--resume", help="checkpoint folder to continue exactly, or 'auto' (<output-dir>/last)")
+    parser.add_argument("--max-steps", type=int, help="stop (and checkpoint) after this many optimiser steps")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--batch-size", type=int, help="clips per process and micro-batch")
+    parser.add_argument("--accumulate", type=int, help="micro-batches per optimiser step")
+    parser.add_argument("--loss", choices=("bce_dice", "focal_dice"))
+    parser.add_argument("--flow", choices=("raft", "dis"))
+    parser.add_argument("--raft-weights")
+    parser.add_argument("--flow-cache", help="folder for cached flow magnitudes (default: computed on the fly)")
+    parser.add_argument("--image-size", type=int)
+    parser.add_argument("--sequence-length", type=int)
+    parser.add_argument("--num-workers", type=int)
+    parser.add_argument("--device", help="auto | cpu | cuda | cuda:N (torchrun: each rank's own GPU)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"))
+    parser.add_argument("--seed", type=int)
+    parser.set_defaults(func=run)
+
+
+def build_config(args: argparse.Namespace):
+    """The YAML file, then ``--set`` overrides, then the explicit options."""
+    from geomotion_core.train.config import TrainConfig
+
+    config = TrainConfig.from_yaml(args.config, args.overrides)
+    for option, (section, name) in OPTION_FIELDS.items():
+        value = getattr(args, option)
+        if value is not None:
+            setattr(getattr(config, section) if section else config, name, value)
+    config.validate()
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    from geomotion_core.train.trainer import Trainer
+
+    summary = Trainer(build_config(args)).fit()
+    if summary.last_checkpoint is not None:
+        best = "-" if summary.best_score is None else f"{summary.best_score:.4f} (step {summary.best_step})"
+        print(
+            f"trained {summary.steps} steps, {summary.epochs_done} epochs in {summary.seconds:.0f} s; "
+            f"best validation score {best}; last checkpoint {summary.last_checkpoint}"
+        )
+    return 0

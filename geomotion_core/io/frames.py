@@ -1,0 +1,179 @@
+"""Read frames one at a time from a video file, a folder of images or a glob pattern.
+
+Every reader streams: at most one decoded frame is held at a time, so memory does not grow with
+the length of the input. Frames carry the name their outputs are written under (the file stem for
+image inputs, the zero-padded index ``%05d`` for videos) and a timestamp in seconds.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from geomotion_core.errors import InputError
+
+LOGGER = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm"})
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+GLOB_CHARACTERS = frozenset("*?[")
+DEFAULT_FPS = 30.0
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded input frame."""
+
+    index: int  # position in the stream, counting only frames that were read successfully
+    name: str  # output file stem
+    stamp: float  # seconds
+    image: np.ndarray  # [H, W, 3] uint8 RGB
+
+
+def natural_sort_key(path: Path) -> tuple:
+    """Sort key that orders ``frame2`` before ``frame10``."""
+    return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name))
+
+
+class FrameSource:
+    """An iterable of frames with the stream's frame rate, frame size and (expected) length."""
+
+    fps: float
+    height: int
+    width: int
+    description: str
+    skipped: int  # frames that could not be decoded and were left out (logged)
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+
+class ImageSequenceSource(FrameSource):
+    """Image files in a given order; stems name the outputs, stamps are ``index / fps``."""
+
+    def __init__(self, paths: Sequence[Path], fps: float, description: str) -> None:
+        self.paths = list(paths)
+        _check_unique_stems(self.paths)
+        self.fps = fps
+        self.description = description
+        self.skipped = 0
+        first = _read_image(self.paths[0])
+        if first is None:
+            raise InputError(f"cannot decode the first frame {self.paths[0]}")
+        self.height, self.width = first.shape[:2]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self) -> Iterator[Frame]:
+        self.skipped = 0
+        index = 0
+        for path in self.paths:
+            image = _read_image(path)
+            if image is None or image.shape[:2] != (self.height, self.width):
+                reason = "cannot be decoded" if image is None else f"has size {image.shape[1]}x{image.shape[0]}"
+                LOGGER.warning("skipping frame %s: it %s (stream is %dx%d)", path, reason, self.width, self.height)
+                self.skipped += 1
+                continue
+            yield Frame(index=index, name=path.stem, stamp=index / self.fps, image=image)
+            index += 1
+
+
+class VideoSource(FrameSource):
+    """A video file decoded with OpenCV; outputs are named ``%05d``, stamps are ``index / fps``."""
+
+    def __init__(self, path: Path, fallback_fps: float) -> None:
+        import cv2
+
+        self.path = path
+        self.description = str(path)
+        self.skipped = 0
+        capture = cv2.VideoCapture(str(path))
+        try:
+            ok, first = capture.read() if capture.isOpened() else (False, None)
+            if not ok or first is None:
+                raise InputError(f"cannot read any frame from video {path} (unreadable, corrupt or empty)")
+            fps = capture.get(cv2.CAP_PROP_FPS)
+            self.frame_count = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 1)
+        finally:
+            capture.release()
+        self.fps = fps if math.isfinite(fps) and fps > 0 else fallback_fps
+        self.height, self.width = first.shape[:2]
+
+    def __len__(self) -> int:
+        return self.frame_count
+
+    def __iter__(self) -> Iterator[Frame]:
+        import cv2
+
+        capture = cv2.VideoCapture(str(self.path))
+        try:
+            index = 0
+            while True:
+                ok, bgr = capture.read()
+                if not ok:
+                    break
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                yield Frame(index=index, name=f"{index:05d}", stamp=index / self.fps, image=rgb)
+                index += 1
+        finally:
+            capture.release()
+
+
+def open_frames(source: str | Path, fps: float | None = None) -> FrameSource:
+    """Open a video file, a folder of images or a glob pattern of images.
+
+    Args:
+        source: the input path or pattern.
+        fps: frame rate used for timestamps of image inputs, and of videos whose container has
+            none; default 30.
+    Raises:
+        InputError: missing path, no images, or a video that yields no frame.
+    """
+    rate = float(fps) if fps else DEFAULT_FPS
+    text = str(source)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        paths = _image_files(path.iterdir())
+        if not paths:
+            raise InputError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
+        return ImageSequenceSource(paths, rate, str(path))
+    if path.is_file():
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return ImageSequenceSource([path], rate, str(path))
+        return VideoSource(path, rate)
+    if GLOB_CHARACTERS & set(text):
+        paths = _image_files(Path(match) for match in glob.glob(str(path), recursive=True))
+        if not paths:
+            raise InputError(f"no image files match the pattern {text}")
+        return ImageSequenceSource(paths, rate, text)
+    raise InputError(f"input not found: {text}")
+
+
+def _image_files(candidates) -> list[Path]:
+    files = [p for p in candidates if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    return sorted(files, key=natural_sort_key)
+
+
+def _check_unique_stems(paths: Sequence[Path]) -> None:
+    seen: dict[str, Path] = {}
+    for path in paths:
+        if path.stem in seen:
+            raise InputError(f"two input frames share the name {path.stem!r}: {seen[path.stem]} and {path}")
+        seen[path.stem] = path
+
+
+def _read_image(path: Path) -> np.ndarray | None:
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

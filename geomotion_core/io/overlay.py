@@ -1,0 +1,51 @@
+"""The overlay video: each input frame with its moving pixels tinted and outlined."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from geomotion_core.errors import GeoMotionError
+
+TINT_RGB = np.array([255, 40, 40], dtype=np.float32)
+OUTLINE_RGB = (255, 255, 0)
+
+
+def render_overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """RGB frame with the mask (0/255 or bool) blended in red and its contour drawn in yellow."""
+    import cv2
+
+    moving = mask.astype(bool)
+    result = image.copy()
+    result[moving] = (image[moving] * (1.0 - alpha) + TINT_RGB * alpha).astype(np.uint8)
+    contours, _ = cv2.findContours(moving.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(result, contours, -1, OUTLINE_RGB, thickness=max(1, round(min(image.shape[:2]) / 240)))
+    return result
+
+
+class OverlayVideoWriter:
+    """Writes overlay frames to an MP4 file (``mp4v``) as they come."""
+
+    def __init__(self, path: Path, fps: float, width: int, height: int) -> None:
+        import cv2
+
+        self.path = path
+        self.size = (width, height)
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, self.size)
+        if not self._writer.isOpened():
+            raise GeoMotionError(f"cannot open {path} for writing an MP4 video")
+
+    def write(self, image: np.ndarray, mask: np.ndarray) -> None:
+        """Append one RGB frame with its mask."""
+        import cv2
+
+        self._writer.write(cv2.cvtColor(render_overlay(image, mask), cv2.COLOR_RGB2BGR))
+
+    def close(self) -> None:
+        self._writer.release()
+
+    def __enter__(self) -> "OverlayVideoWriter":
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()

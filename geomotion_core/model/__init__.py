@@ -1,0 +1,6 @@
+"""The GeoMotion network (Pi3 backbone + motion-aware decoder), its config and checkpoints."""
+from geomotion_core.model.checkpoint import LoadReport, load_checkpoint, save_checkpoint
+from geomotion_core.model.config import GeoMotionConfig
+from geomotion_core.model.geomotion import GeoMotion, GeoMotionOutput
+
+__all__ = ["GeoMotion", "GeoMotionConfig", "GeoMotionOutput", "LoadReport", "load_checkpoint", "save_checkpoint"]

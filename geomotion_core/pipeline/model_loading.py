@@ -1,0 +1,80 @@
+"""Build the GeoMotion network from the user's options: config, checkpoint, device."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from geomotion_core.backend import BackendOptions
+from geomotion_core.errors import CheckpointError, ConfigError
+from geomotion_core.weights import candidate_paths, find_weight
+
+LOGGER = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> the first CUDA device when there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"invalid device {name!r}: {exc}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def read_model_config(path: str | Path):
+    """The ``GeoMotionConfig`` in the ``"model"`` object of a JSON file."""
+    from geomotion_core.model import GeoMotionConfig
+
+    try:
+        document = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"model config not found: {path}") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"model config {path} is not readable JSON: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("model"), dict):
+        raise ConfigError(f"model config {path} has no \"model\" object")
+    try:
+        return GeoMotionConfig.from_dict(document["model"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(f"model config {path}: {exc}") from exc
+
+
+def resolve_checkpoint(options: BackendOptions) -> Path | None:
+    """The checkpoint to load, or None when random weights were explicitly allowed.
+
+    An explicit ``--checkpoint`` must exist; without one, ``best_model.pth`` is looked for in the
+    weights folder.
+    """
+    if options.checkpoint:
+        path = Path(options.checkpoint).expanduser()
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint not found: {path}")
+        return path
+    found = find_weight("geomotion")
+    if found is None and not options.allow_random_weights:
+        looked = ", ".join(str(p) for p in candidate_paths("geomotion"))
+        raise CheckpointError(
+            f"no GeoMotion checkpoint given and none found (looked at {looked}); pass --checkpoint PATH, "
+            "see `geomotion weights`, or use --backend geometric which needs no weights"
+        )
+    return found
+
+
+def load_network(options: BackendOptions, device: torch.device) -> torch.nn.Module:
+    """The GeoMotion network in eval mode on ``device``, with its checkpoint loaded."""
+    from geomotion_core.model import GeoMotion, GeoMotionConfig, load_checkpoint
+
+    config = read_model_config(options.model_config) if options.model_config else None
+    checkpoint = resolve_checkpoint(options)
+    if checkpoint is None:
+        LOGGER.warning("GeoMotion runs with RANDOM weights (allowed explicitly): its masks mean nothing")
+        return GeoMotion(config or GeoMotionConfig.official(), device=device).eval()
+    model, report = load_checkpoint(checkpoint, config, map_location=device)
+    LOGGER.info("loaded %s", report.summary())
+    return model

@@ -1,0 +1,169 @@
+"""The GeoMotion network as a :class:`~geomotion_core.backend.MotionBackend`.
+
+One window: official preprocessing -> bidirectional flow magnitudes on the de-normalised model-size
+frames -> encoder -> decoder with the flow -> probability and poses resized back to the input size.
+With ``frame_ids``, preprocessed frames, encoder tokens and per-pair flow magnitudes of frames seen
+in earlier windows are reused from bounded caches, so a sliding window only pays for new frames.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from geomotion_core.backend import BackendOptions
+from geomotion_core.flow.base import FlowEstimator
+from geomotion_core.pipeline.cache import LruCache
+from geomotion_core.pipeline.model_loading import load_network, resolve_device
+from geomotion_core.pipeline.preprocessing import imagenet_denormalise, model_input_size, preprocess_frames
+from geomotion_core.types import WindowPrediction
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+DEFAULT_CACHE_FRAMES = 64
+
+
+class NetworkBackend:
+    """Runs the GeoMotion network on windows of frames."""
+
+    name = "geomotion"
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        flow: FlowEstimator,
+        device: torch.device,
+        precision: str = "fp32",
+        size: int = 518,
+        keep_aspect: bool = False,
+        return_points: bool = False,
+        cache_frames: int = DEFAULT_CACHE_FRAMES,
+    ) -> None:
+        self.model = model
+        self.flow_estimator = flow
+        self.device = device
+        self.precision = precision
+        self.size = size
+        self.keep_aspect = keep_aspect
+        self.return_points = return_points
+        self._inputs: LruCache[torch.Tensor] = LruCache(cache_frames)
+        self._tokens: LruCache[torch.Tensor] = LruCache(cache_frames)
+        self._pair_flow: LruCache[torch.Tensor] = LruCache(2 * cache_frames)
+
+    @classmethod
+    def from_options(cls, options: BackendOptions) -> "NetworkBackend":
+        """Load the network (checkpoint or ``--model-config``) and the flow estimator."""
+        from geomotion_core.flow import build_flow_estimator
+
+        device = resolve_device(options.device)
+        model = load_network(options, device)
+        flow = build_flow_estimator(options.flow, options.raft_weights, device)
+        return cls(model, flow, device, options.precision, options.size, options.keep_aspect, options.points)
+
+    def reset(self) -> None:
+        self._inputs.clear()
+        self._tokens.clear()
+        self._pair_flow.clear()
+
+    @torch.inference_mode()
+    def predict_window(
+        self,
+        frames: np.ndarray,
+        frame_ids: Sequence[int] | None = None,
+        intrinsics: np.ndarray | None = None,
+    ) -> WindowPrediction:
+        """Probability and camera-to-world poses of ``[N, H, W, 3]`` uint8 RGB frames."""
+        height, width = frames.shape[1:3]
+        model_height, model_width = model_input_size(height, width, self.size, self.keep_aspect)
+        ids = list(frame_ids) if frame_ids is not None else None
+        timings: dict[str, float] = {}
+        with self._timed("preprocess", timings):
+            images = self._model_inputs(frames, ids, model_height, model_width)
+        with self._timed("flow", timings):
+            flow = self._flow_magnitudes(images, ids)
+        with self._timed("network", timings), self._autocast():
+            tokens = self._encoder_tokens(images, ids)
+            output = self.model.decode(tokens, flow[None], (model_height, model_width))
+        with self._timed("postprocess", timings):
+            probability = _resize(output.motion_mask[0].float()[:, None], height, width)[:, 0]
+            points = None
+            if self.return_points:
+                world = output.points[0].float().permute(0, 3, 1, 2)
+                points = _resize(world, height, width).permute(0, 2, 3, 1).cpu().numpy()
+            prediction = WindowPrediction(
+                probability=probability.clamp_(0.0, 1.0).cpu().numpy(),
+                poses=output.camera_poses[0].double().cpu().numpy(),
+                points=points,
+                timings=timings,
+            )
+        return prediction
+
+    def _model_inputs(self, frames: np.ndarray, ids: list[int] | None, height: int, width: int) -> torch.Tensor:
+        """Preprocessed ``[N, 3, h, w]`` frames, normalised once; new frames only when ids are given."""
+        if ids is None:
+            return preprocess_frames(frames, height, width, self.device)
+        missing = [i for i, key in enumerate(ids) if (key, height, width) not in self._inputs]
+        if missing:
+            fresh = preprocess_frames(frames[missing], height, width, self.device)
+            for row, i in enumerate(missing):
+                self._inputs.put((ids[i], height, width), fresh[row])
+        return torch.stack([self._inputs.get((key, height, width)) for key in ids])
+
+    def _flow_magnitudes(self, images: torch.Tensor, ids: list[int] | None) -> torch.Tensor:
+        """Official bidirectional flow magnitudes ``[N, h, w]`` on the de-normalised frames."""
+        rgb = imagenet_denormalise(images)
+        if ids is None:
+            return self.flow_estimator.magnitudes(rgb)
+        count, _, height, width = rgb.shape
+        if count < 2:
+            return rgb.new_zeros((count, height, width))
+        pairs = [(t, t + 1) for t in range(count - 1)] + [(t + 1, t) for t in range(count - 1)]
+        keys = [(ids[a], ids[b], height, width) for a, b in pairs]
+        missing = [row for row, key in enumerate(keys) if key not in self._pair_flow]
+        if missing:
+            sources = torch.stack([rgb[pairs[row][0]] for row in missing])
+            targets = torch.stack([rgb[pairs[row][1]] for row in missing])
+            magnitudes = torch.linalg.vector_norm(self.flow_estimator.flow(sources, targets), dim=1)
+            for index, row in enumerate(missing):
+                self._pair_flow.put(keys[row], magnitudes[index])
+        directed = torch.stack([self._pair_flow.get(key) for key in keys])
+        forward, backward = directed[: count - 1], directed[count - 1 :]
+        result = rgb.new_zeros((count, height, width))
+        result[:-1] = forward
+        result[1:] = torch.maximum(result[1:], backward)
+        return result
+
+    def _encoder_tokens(self, images: torch.Tensor, ids: list[int] | None) -> torch.Tensor:
+        """Encoder tokens ``[1, N, P, C]``; only frames not cached are encoded."""
+        if ids is None:
+            return self.model.encode(images[None])
+        height, width = images.shape[-2:]
+        keys = [(key, height, width) for key in ids]
+        missing = [i for i, key in enumerate(keys) if key not in self._tokens]
+        if missing:
+            fresh = self.model.encode(images[missing][None])[0]
+            for row, i in enumerate(missing):
+                self._tokens.put(keys[i], fresh[row])
+        return torch.stack([self._tokens.get(key) for key in keys])[None]
+
+    def _autocast(self):
+        dtype = AUTOCAST_DTYPES.get(self.precision)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
+    @contextmanager
+    def _timed(self, stage: str, timings: dict[str, float]) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+def _resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Bilinear resize of ``[N, C, h, w]`` (as ``cv2.INTER_LINEAR``), a no-op at the same size."""
+    if images.shape[-2:] == (height, width):
+        return images
+    return F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False)

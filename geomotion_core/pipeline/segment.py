@@ -1,0 +1,237 @@
+"""Segment a video, frame folder or glob into an output folder (``geomotion segment``)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from geomotion_core.backend import BackendOptions, MotionBackend, build_backend
+from geomotion_core.errors import ConfigError
+from geomotion_core.io.frames import Frame, open_frames
+from geomotion_core.pipeline.official import (
+    DEFAULT_CHUNK_SIZE,
+    PROTOCOL_THRESHOLDS,
+    PROTOCOLS,
+    Chunk,
+    protocol_chunks,
+)
+from geomotion_core.pipeline.outputs import SegmentationWriter
+from geomotion_core.types import FrameResult
+
+# per-frame timings of the streaming engine that are not stages: the whole backend call (which the
+# stages already cover) and the frame's latency
+NOT_STAGES = frozenset({"backend", "latency"})
+
+
+@dataclass
+class SegmentOptions:
+    """How to segment: the backend, the protocol and what to write."""
+
+    backend: BackendOptions = field(default_factory=BackendOptions)
+    protocol: str = "official"  # official: chunks in order; eval: 4 interleaved groups (eval.py)
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    threshold: float | None = None  # None: the protocol's (official 0.5, eval 0.1)
+    sam2: bool = False
+    sam2_config: str | None = None  # None: the sam2 package's sam2.1_hiera_l.yaml
+    sam2_checkpoint: str | None = None
+    streaming: bool = False  # sliding windows of the streaming engine instead of chunks
+    window: int = 8  # streaming window length
+    points: bool = False  # write static_points.ply
+    overlay: bool = True  # write overlay.mp4
+    fps: float | None = None  # timestamps of image inputs (and of videos without a rate)
+    max_frames: int | None = None
+    progress: bool = True
+
+    def validate(self) -> None:
+        """Raise ConfigError on an impossible combination."""
+        self.backend.validate()
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
+        if self.chunk_size < 1:
+            raise ConfigError(f"chunk size must be at least 1, got {self.chunk_size}")
+        if self.threshold is not None and not 0.0 <= self.threshold < 1.0:
+            raise ConfigError(f"threshold must be in [0, 1), got {self.threshold}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ConfigError(f"max frames must be at least 1, got {self.max_frames}")
+        if self.streaming and self.sam2:
+            raise ConfigError("SAM2 refinement needs whole chunks; it cannot be combined with --streaming")
+        if self.streaming and self.window < 2:
+            raise ConfigError(f"streaming window must be at least 2 frames, got {self.window}")
+
+    @property
+    def mask_threshold(self) -> float:
+        return PROTOCOL_THRESHOLDS[self.protocol] if self.threshold is None else self.threshold
+
+
+@dataclass
+class SegmentSummary:
+    """What a segmentation run did and where its outputs are."""
+
+    frames: int
+    fps: float  # the input's frame rate
+    seconds: float  # wall time of the whole run, loading included
+    stage_seconds: dict[str, float]
+    frame_timings: list[dict[str, float]]
+    outputs: dict[str, Path]
+    backend: str = ""
+    skipped: int = 0
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def format(self) -> str:
+        """Human-readable multi-line summary."""
+        per_frame = max(self.frames, 1)
+        lines = [
+            f"segmented {self.frames} frames with {self.backend} in {self.seconds:.1f} s "
+            f"({self.frames_per_second:.2f} frames/s)"
+            + (f", {self.skipped} unreadable frames skipped" if self.skipped else ""),
+            "time per stage (total, per frame):",
+        ]
+        lines += [f"  {stage:<11} {seconds:8.2f} s  {1000 * seconds / per_frame:8.1f} ms"
+                  for stage, seconds in self.stage_seconds.items()]
+        lines.append("outputs:")
+        lines += [f"  {name:<11} {path}" for name, path in self.outputs.items()]
+        return "\n".join(lines)
+
+
+class _Stopwatch:
+    """Accumulates seconds per stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    def timed_frames(self, frames: Iterable[Frame]) -> Iterator[Frame]:
+        """Pass frames through, charging decoding time to the ``read`` stage."""
+        iterator = iter(frames)
+        while True:
+            start = time.perf_counter()
+            frame = next(iterator, None)
+            self.add("read", time.perf_counter() - start)
+            if frame is None:
+                return
+            yield frame
+
+
+def segment_to_folder(source: str | Path, out_dir: str | Path, options: SegmentOptions) -> SegmentSummary:
+    """Segment ``source`` (video, frame folder or glob) and write every output into ``out_dir``."""
+    from tqdm import tqdm
+
+    options.validate()
+    started = time.perf_counter()
+    frames = open_frames(source, options.fps)
+    backend = build_backend(replace(options.backend, points=options.backend.points or options.points))
+    stopwatch = _Stopwatch()
+    stopwatch.add("load", time.perf_counter() - started)
+    total = len(frames) if options.max_frames is None else min(len(frames), options.max_frames)
+    stream = stopwatch.timed_frames(islice(frames, options.max_frames))
+    writer = SegmentationWriter(Path(out_dir), frames.fps, frames.width, frames.height, options.overlay, options.points)
+    frame_timings: list[dict[str, float]] = []
+    outputs: dict[str, Path] = {}
+    try:
+        with tqdm(total=total, unit="frame", desc="segment", disable=not options.progress) as bar:
+            if options.streaming:
+                results = _streaming_results(backend, stream, options)
+            else:
+                results = _chunked_results(backend, stream, options)
+            for frame, result, world in results:
+                start = time.perf_counter()
+                writer.write(frame, result, world)
+                result.timings["write"] = time.perf_counter() - start
+                for stage, seconds in result.timings.items():
+                    if stage not in NOT_STAGES:
+                        stopwatch.add(stage, seconds)
+                frame_timings.append(result.timings)
+                bar.update(1)
+    finally:
+        outputs = writer.close()
+    return SegmentSummary(
+        frames=writer.frames_written,
+        fps=frames.fps,
+        seconds=time.perf_counter() - started,
+        stage_seconds=stopwatch.seconds,
+        frame_timings=frame_timings,
+        outputs=outputs,
+        backend=getattr(backend, "name", options.backend.backend),
+        skipped=frames.skipped,
+    )
+
+
+def _chunked_results(
+    backend: MotionBackend, frames: Iterable[Frame], options: SegmentOptions
+) -> Iterator[tuple[Frame, FrameResult, int]]:
+    """Results of the official / eval chunk protocols, with optional SAM2 refinement."""
+    refiner = _build_refiner(options) if options.sam2 else None
+    held: list[Chunk] = []  # the eval protocol refines the whole sequence at once
+    for chunk in protocol_chunks(options.protocol, backend, frames, options.chunk_size):
+        if refiner is None:
+            yield from _frame_results(chunk, None, options.mask_threshold)
+        elif options.protocol == "eval":
+            held.append(chunk)
+        else:
+            yield from _frame_results(chunk, _refine(refiner, [chunk]), options.mask_threshold)
+    if held:
+        masks = _refine(refiner, held)
+        offset = 0
+        for chunk in held:
+            yield from _frame_results(chunk, masks[offset : offset + len(chunk.frames)], options.mask_threshold)
+            offset += len(chunk.frames)
+
+
+def _refine(refiner, chunks: list[Chunk]) -> np.ndarray:
+    """SAM2 masks of the chunks' frames as one clip; its time is shared out to the chunks."""
+    start = time.perf_counter()
+    masks = refiner.refine(np.concatenate([chunk.images for chunk in chunks]),
+                           np.concatenate([chunk.probability for chunk in chunks]))
+    seconds_per_frame = (time.perf_counter() - start) / len(masks)
+    for chunk in chunks:
+        chunk.timings["refine"] = seconds_per_frame * len(chunk.frames)
+    return masks
+
+
+def _frame_results(chunk: Chunk, masks: np.ndarray | None, threshold: float) -> Iterator[tuple[Frame, FrameResult, int]]:
+    """Split a chunk into per-frame results (timings shared equally); without refined masks, threshold."""
+    binary = chunk.probability > threshold if masks is None else masks.astype(bool)
+    share = {stage: seconds / len(chunk.frames) for stage, seconds in chunk.timings.items()}
+    for row, frame in enumerate(chunk.frames):
+        result = FrameResult(
+            index=frame.index,
+            stamp=frame.stamp,
+            mask=binary[row].astype(np.uint8) * 255,
+            probability=chunk.probability[row],
+            pose=chunk.poses[row],
+            points=None if chunk.points is None else chunk.points[row],
+            timings=dict(share),
+        )
+        yield frame, result, int(chunk.worlds[row])
+
+
+def _build_refiner(options: SegmentOptions):
+    from geomotion_core.pipeline.model_loading import resolve_device
+    from geomotion_core.refine import Sam2Refiner
+
+    return Sam2Refiner.from_files(options.sam2_config, options.sam2_checkpoint, resolve_device(options.backend.device))
+
+
+def _streaming_results(
+    backend: MotionBackend, frames: Iterable[Frame], options: SegmentOptions
+) -> Iterator[tuple[Frame, FrameResult, int]]:
+    """Results of the streaming engine (sliding windows, one chained trajectory)."""
+    from geomotion_core.streaming import StreamingConfig, StreamingSegmenter
+
+    segmenter = StreamingSegmenter(backend, StreamingConfig(window_size=options.window, threshold=options.mask_threshold))
+    pending: dict[int, Frame] = {}
+    for frame in frames:
+        pending[frame.index] = frame
+        for result in segmenter.push(frame.image, frame.stamp):
+            yield pending.pop(result.index), result, 0
+    for result in segmenter.flush():
+        yield pending.pop(result.index), result, 0

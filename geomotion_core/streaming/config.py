@@ -1,0 +1,61 @@
+"""Configuration of the streaming engine."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from geomotion_core.errors import ConfigError
+
+POLICIES = ("every_frame", "latest")
+
+
+@dataclass
+class StreamingConfig:
+    """How the stream is cut into windows and which frames are processed.
+
+    ``window_size`` frames go to the backend at once; consecutive windows start ``stride`` frames
+    apart, so they share ``window_size - stride`` frames, which carry the camera trajectory from one
+    window to the next. ``policy`` ``every_frame`` processes every frame (evaluation, bag replay);
+    ``latest`` drops frames that went stale while the engine was busy and counts them (robot).
+    ``causal`` finalises a frame in the first window that contains it (no look-ahead); otherwise in
+    the window where it is most central.
+    """
+
+    window_size: int = 8
+    stride: int = 1
+    policy: str = "every_frame"
+    threshold: float = 0.5  # mask = probability > threshold
+    causal: bool = True
+    max_queue: int = 16  # frames waiting for the worker (the burst the engine absorbs)
+    align_scale: bool = True  # fit a scale per window (Sim(3)); False: rotation + translation only
+    min_baseline: float = 1e-6  # RMS spread of the shared camera centres needed to fit a scale
+
+    def validate(self) -> None:
+        """Raise ConfigError on an inconsistent or out-of-range value."""
+        if self.policy not in POLICIES:
+            raise ConfigError(f"policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
+        if self.window_size < 2:
+            raise ConfigError(f"window_size must be at least 2, got {self.window_size}")
+        if not 1 <= self.stride < self.window_size:
+            raise ConfigError(
+                f"stride must be in [1, window_size - 1] = [1, {self.window_size - 1}] so that "
+                f"consecutive windows share frames, got {self.stride}"
+            )
+        if self.align_scale and self.overlap < 2:
+            raise ConfigError(
+                f"align_scale needs consecutive windows to share at least 2 frames (window_size - stride), "
+                f"got {self.overlap}; lower the stride or set align_scale false"
+            )
+        if not (math.isfinite(self.threshold) and 0.0 <= self.threshold < 1.0):
+            raise ConfigError(f"threshold must be in [0, 1), got {self.threshold}")
+        if self.max_queue < self.window_size:
+            raise ConfigError(
+                f"max_queue ({self.max_queue}) must hold at least one window ({self.window_size} frames)"
+            )
+        if not (math.isfinite(self.min_baseline) and self.min_baseline >= 0.0):
+            raise ConfigError(f"min_baseline must be a finite value >= 0, got {self.min_baseline}")
+
+    @property
+    def overlap(self) -> int:
+        """Frames shared by consecutive windows."""
+        return self.window_size - self.stride

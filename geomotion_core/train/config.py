@@ -1,0 +1,253 @@
+"""Training configuration: dataclasses loaded from YAML, with ``section.key=value`` overrides.
+
+The defaults are the official GeoMotion recipe (ARCHITECTURE.md section 11): 12-frame clips,
+square centre crop resized to 518, BCE + Dice, AdamW lr 5e-5 / weight decay 0.05, cosine to
+5e-6 over 20 epochs stepped once per epoch, gradient clip 1.0, per-GPU batch 1.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from geomotion_core.errors import ConfigError
+
+LAYOUTS = ("hoi4d", "dynamic_replica", "ytvos_motion", "omniworld", "got_motion", "frames_masks", "davis")
+LOSSES = ("bce_dice", "focal_dice")
+PRECISIONS = ("auto", "fp32", "bf16")
+FLOW_METHODS = ("raft", "dis")
+CROPS = ("center", "none")
+METRICS = ("J", "F", "J&F")
+
+
+@dataclass
+class DatasetConfig:
+    """One dataset folder in one of the supported layouts (see ``datasets.py``)."""
+
+    root: str
+    layout: str = "frames_masks"
+    name: str = ""  # label in logs and in the flow-cache key; defaults to the folder name
+    probability: float = 1.0  # mixing weight (normalised over the training datasets)
+    stride: int = 1  # frame step inside a clip
+    stride_multipliers: list[float] = field(default_factory=lambda: [1.0])  # drawn per clip
+    split: str | None = None  # Dynamic Replica split folder / DAVIS ImageSets list
+    sequences: list[str] | None = None  # keep only these sequence names
+
+    def validate(self, where: str) -> None:
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"{where}.layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        if self.probability <= 0:
+            raise ConfigError(f"{where}.probability must be positive, got {self.probability}")
+        if self.stride < 1 or not self.stride_multipliers or min(self.stride_multipliers) <= 0:
+            raise ConfigError(f"{where}: stride must be >= 1 and stride_multipliers positive")
+
+    @property
+    def label(self) -> str:
+        return self.name or Path(self.root).name
+
+
+@dataclass
+class DataConfig:
+    """Clips, spatial transform, flow and loader settings."""
+
+    train: list[DatasetConfig] = field(default_factory=list)
+    val: list[DatasetConfig] = field(default_factory=list)
+    sequence_length: int = 12
+    image_size: int = 518
+    crop: str = "center"  # training crop: square centre crop, or "none" (direct resize)
+    val_crop: str = "none"  # the official test loader resizes without cropping
+    epoch_length: int | None = None  # clips per epoch; default: the largest training dataset
+    flow: str = "raft"
+    raft_weights: str | None = None
+    flow_cache: str | None = None  # folder for cached flow magnitudes; None computes on the fly
+    num_workers: int = 4
+
+    def validate(self) -> None:
+        if not self.train:
+            raise ConfigError("data.train must list at least one dataset")
+        for group, datasets in (("train", self.train), ("val", self.val)):
+            for index, dataset in enumerate(datasets):
+                dataset.validate(f"data.{group}[{index}]")
+        if self.sequence_length < 1:
+            raise ConfigError(f"data.sequence_length must be >= 1, got {self.sequence_length}")
+        if self.image_size < 14 or self.image_size % 14:
+            raise ConfigError(f"data.image_size must be a positive multiple of 14, got {self.image_size}")
+        _check_choice("data.crop", self.crop, CROPS)
+        _check_choice("data.val_crop", self.val_crop, CROPS)
+        _check_choice("data.flow", self.flow, FLOW_METHODS)
+        if self.epoch_length is not None and self.epoch_length < 1:
+            raise ConfigError(f"data.epoch_length must be >= 1, got {self.epoch_length}")
+
+
+@dataclass
+class LossConfig:
+    """``bce_dice`` is the official code's loss; ``focal_dice`` the paper's description."""
+
+    kind: str = "bce_dice"
+    bce_weight: float = 1.0
+    dice_weight: float = 1.0
+    focal_weight: float = 1.0
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+
+    def validate(self) -> None:
+        _check_choice("loss.kind", self.kind, LOSSES)
+
+
+@dataclass
+class OptimConfig:
+    """AdamW + cosine annealing (stepped once per epoch, like the official script)."""
+
+    lr: float = 5e-5
+    min_lr: float = 5e-6
+    weight_decay: float = 0.05
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
+    epochs: int = 20
+    batch_size: int = 1  # clips per process and micro-batch
+    accumulate: int = 1  # micro-batches per optimiser step
+
+    def validate(self) -> None:
+        if self.lr <= 0 or self.min_lr < 0 or self.weight_decay < 0:
+            raise ConfigError("optim.lr must be positive, optim.min_lr and optim.weight_decay >= 0")
+        if len(self.betas) != 2:
+            raise ConfigError(f"optim.betas must have two values, got {self.betas}")
+        for name in ("epochs", "batch_size", "accumulate"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"optim.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    model_config: str | None = None  # JSON whose "model" object is a GeoMotionConfig; None: official
+    init: str | None = None  # Pi3 model.safetensors (or any checkpoint) initialising the network
+    output_dir: str = "runs/geomotion"
+    resume: str | None = None  # a checkpoint folder, or "auto" for <output_dir>/last if it exists
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: the local rank's GPU)
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere
+    max_steps: int | None = None  # stop (and checkpoint) after this many optimiser steps
+    checkpoint_every: int = 3000  # also write `last` every this many steps (official save_freq)
+    log_every: int = 10
+    select_metric: str = "J"  # validation score that decides `best` (the official code uses IoU)
+    threshold: float = 0.5  # probability threshold for the validation masks
+
+    def validate(self) -> None:
+        self.data.validate()
+        self.loss.validate()
+        self.optim.validate()
+        _check_choice("precision", self.precision, PRECISIONS)
+        _check_choice("select_metric", self.select_metric, METRICS)
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.checkpoint_every < 1 or self.log_every < 1:
+            raise ConfigError("checkpoint_every and log_every must be >= 1")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        config = _build(cls, data, "config")
+        config.validate()
+        return config
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> "TrainConfig":
+        """Load ``path`` and apply ``section.key=value`` overrides (values parsed as YAML).
+
+        Relative paths in the file are relative to the working directory, like those on the
+        command line.
+        """
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read training config {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} must hold a mapping of settings")
+        for override in overrides or []:
+            apply_override(data, override)
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def apply_override(data: dict[str, Any], override: str) -> None:
+    """Set ``a.b.c=value`` in a nested dict; the value is parsed as YAML (``1e-4``, ``[1, 2]``)."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {override!r} must look like section.key=value")
+    *parents, leaf = key.strip().split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {override!r}: {part!r} is not a section")
+    node[leaf] = yaml.safe_load(raw)
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    """Check a scalar against its type hint; numbers written as strings (PyYAML reads ``5e-5`` as
+    text) are converted."""
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    if value is None:
+        if optional and type(None) in typing.get_args(hint):
+            return None
+        raise ConfigError(f"{where} must not be empty")
+    target = next(arg for arg in typing.get_args(hint) if arg is not type(None)) if optional else hint
+    if typing.get_origin(target) is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return [_coerce(typing.get_args(target)[0], item, where) for item in value]
+    try:
+        if target is float and not isinstance(value, bool):
+            return float(value)
+        if target is int and not isinstance(value, bool) and float(value) == int(float(value)):
+            return int(float(value))
+    except (TypeError, ValueError):
+        pass
+    if target in (str, bool) and isinstance(value, target):
+        return value
+    raise ConfigError(f"{where} must be of type {getattr(target, '__name__', target)}, got {value!r}")
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Instantiate dataclass ``cls`` from a mapping, rejecting unknown keys."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+    values = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, f"{where}.{name}")
+        elif typing.get_origin(hint) is list and typing.get_args(hint)[0] is DatasetConfig:
+            if not isinstance(value, list):
+                raise ConfigError(f"{where}.{name} must be a list of datasets")
+            values[name] = [_build(DatasetConfig, item, f"{where}.{name}[{i}]") for i, item in enumerate(value)]
+        else:
+            values[name] = _coerce(hint, value, f"{where}.{name}")
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Rosbag tools: write benchmark sequences as bags, replay bags through the node, score them."""

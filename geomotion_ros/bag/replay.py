@@ -1,0 +1,202 @@
+"""Play a bag through the real node over DDS and record what it publishes.
+
+The player publishes the bag's raw CDR messages and ``/clock`` (the node runs on sim time), the
+node is the production ``GeoMotionNode`` with its own executor threads, and a recorder takes the
+node's masks and poses as raw bytes into the output bag. Everything runs in one process on a
+private rclpy context (in-process DDS has no large-message losses).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+from geomotion_core.backend import BackendOptions
+from geomotion_core.errors import GeoMotionError
+from geomotion_core.streaming import StreamingConfig
+from geomotion_ros.bag.outcome import FrameOutcome, ReplayOutcome
+from geomotion_ros.bag.read import BagReader
+from geomotion_ros.bag.record import MASK_TOPIC, POSE_TOPIC, OutputBag
+from geomotion_ros.bag.schema import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, POSE_TYPE
+from geomotion_ros.conversions import image_to_array
+from geomotion_ros.node import GeoMotionNode, start
+
+RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+IDLE_POLL_S = 0.01
+DRAIN_TIMEOUT_S = 600.0
+
+
+def node_parameters(options: BackendOptions, config: StreamingConfig, compressed: bool) -> list[Parameter]:
+    """The node's parameters for a replay with these backend and engine settings."""
+    values = {
+        "use_sim_time": True,
+        "autostart": False,
+        "backend": options.backend,
+        "model.checkpoint": options.checkpoint or "",
+        "model.config": options.model_config or "",
+        "model.allow_random_weights": options.allow_random_weights,
+        "flow.method": options.flow,
+        "flow.raft_weights": options.raft_weights or "",
+        "device": options.device,
+        "precision": options.precision,
+        "inference.size": options.size,
+        "inference.keep_aspect": options.keep_aspect,
+        "window.size": config.window_size,
+        "window.stride": config.stride,
+        "policy": config.policy,
+        "mask.threshold": config.threshold,
+        "queue.max_frames": config.max_queue,
+        "stream.end_after": 0.0,
+        "input.compressed": compressed,
+        "input.qos.reliability": "reliable",
+        "input.qos.depth": max(10, config.max_queue),
+        "output.qos.depth": 100,
+    }
+    return [Parameter(name, value=value) for name, value in values.items()]
+
+
+class _Recorder:
+    """Collects the node's masks (with latency) and writes masks and poses to the output bag."""
+
+    def __init__(self, published_at: dict[int, float], output: OutputBag | None) -> None:
+        self.published_at = published_at
+        self.output = output
+        self.outcomes: list[FrameOutcome] = []
+        self.lock = threading.Lock()
+
+    def on_mask(self, raw: bytes) -> None:
+        received = time.perf_counter()
+        message = deserialize_message(raw, Image)
+        stamp_ns = message.header.stamp.sec * 10**9 + message.header.stamp.nanosec
+        mask = image_to_array(message) > 0
+        with self.lock:
+            latency = received - self.published_at.get(stamp_ns, received)
+            self.outcomes.append(FrameOutcome(stamp_ns, mask, latency))
+            if self.output:
+                self.output.write_raw(MASK_TOPIC, IMAGE_TYPE, stamp_ns, raw)
+
+    def on_pose(self, raw: bytes) -> None:
+        message = deserialize_message(raw, PoseStamped)
+        with self.lock:
+            if self.output:
+                stamp_ns = message.header.stamp.sec * 10**9 + message.header.stamp.nanosec
+                self.output.write_raw(POSE_TOPIC, POSE_TYPE, stamp_ns, raw)
+
+
+def _wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(IDLE_POLL_S)
+    return True
+
+
+def replay_through_node(
+    reader: BagReader,
+    image_topic: str,
+    options: BackendOptions,
+    config: StreamingConfig,
+    rate: float = 1.0,
+    output: Path | None = None,
+) -> ReplayOutcome:
+    """Play ``image_topic`` (and its CameraInfo) through a GeoMotionNode; record its outputs.
+
+    ``rate`` scales the recorded timing (``0`` = as fast as the node takes frames). With the
+    ``every_frame`` policy the player also waits while the node's queue is full, so no frame is
+    refused; with ``latest`` the node drops stale frames by policy, as on a robot.
+    """
+    image_connection = reader.image_connection(image_topic)
+    compressed = image_connection.msgtype == COMPRESSED_IMAGE_TYPE
+    info_connection = reader.camera_info_connection(image_topic)
+    connections = [image_connection] + ([info_connection] if info_connection else [])
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    recorder_bag = OutputBag(output) if output else None
+    replay = ReplayOutcome(reader.path, "dds", [])
+    published_at: dict[int, float] = {}
+    recorder = _Recorder(published_at, recorder_bag)
+    try:
+        node = GeoMotionNode(context=context, parameter_overrides=node_parameters(options, config, compressed))
+        player = rclpy.create_node("geomotion_bag_player", context=context)
+        clock = player.create_publisher(Clock, "/clock", RELIABLE)
+        images = player.create_publisher(CompressedImage if compressed else Image,
+                                         "image/compressed" if compressed else "image", RELIABLE)
+        infos = player.create_publisher(CameraInfo, "camera_info", RELIABLE)
+        player.create_subscription(Image, "motion_mask/image", recorder.on_mask, RELIABLE, raw=True)
+        player.create_subscription(PoseStamped, "camera_pose", recorder.on_pose, RELIABLE, raw=True)
+        executor = MultiThreadedExecutor(num_threads=4, context=context)
+        executor.add_node(node)
+        executor.add_node(player)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        try:
+            if not start(node):
+                raise GeoMotionError("the node failed to configure or activate (see the log above)")
+            _wait_until(lambda: images.get_subscription_count() > 0, timeout=10.0)
+            started = time.perf_counter()
+            _play(reader, connections, image_connection, clock, images, infos, node, config, rate,
+                  replay, published_at)
+            _wait_until(lambda: _engine_idle(node), DRAIN_TIMEOUT_S)
+            node.trigger_deactivate()
+            expected = lambda: node.engine.stats.processed  # noqa: E731  (read after deactivate)
+            _wait_until(lambda: len(recorder.outcomes) >= expected(), timeout=10.0)
+            replay.wall_s = time.perf_counter() - started
+            replay.dropped = node.engine.stats.dropped + node.monitor.rejected
+        finally:
+            executor.shutdown(timeout_sec=2.0)
+            spinner.join(timeout=5.0)
+            node.stop_inference()
+            node.destroy_node()
+            player.destroy_node()
+    finally:
+        if recorder_bag:
+            recorder_bag.close()
+        rclpy.try_shutdown(context=context)
+    replay.outcomes = recorder.outcomes
+    return replay
+
+
+def _engine_idle(node: GeoMotionNode) -> bool:
+    stats = node.engine.stats
+    return stats.queue_depth == 0 and stats.submitted == stats.processed + stats.dropped + stats.pending
+
+
+def _play(reader, connections, image_connection, clock, images, infos, node, config, rate, replay,
+          published_at) -> None:
+    first_log: int | None = None
+    started = time.perf_counter()
+    for connection, log_time, raw in reader.raw_messages(connections):
+        first_log = log_time if first_log is None else first_log
+        if rate > 0:
+            delay = started + (log_time - first_log) / 1e9 / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        seconds, nanoseconds = divmod(log_time, 10**9)
+        clock_message = Clock()
+        clock_message.clock.sec, clock_message.clock.nanosec = int(seconds), int(nanoseconds)
+        clock.publish(clock_message)
+        if connection is not image_connection:
+            infos.publish(raw)
+            continue
+        if config.policy == "every_frame":
+            _wait_until(lambda: node.engine.stats.queue_depth < config.max_queue - 1, DRAIN_TIMEOUT_S)
+        stamp_ns = _header_stamp_ns(raw, connection.msgtype)
+        replay.input_stamps.append(stamp_ns)
+        published_at[stamp_ns] = time.perf_counter()
+        images.publish(raw)
+
+
+def _header_stamp_ns(raw: bytes, msgtype: str) -> int:
+    message = deserialize_message(raw, CompressedImage if msgtype == COMPRESSED_IMAGE_TYPE else Image)
+    return message.header.stamp.sec * 10**9 + message.header.stamp.nanosec

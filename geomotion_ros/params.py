@@ -1,0 +1,203 @@
+"""The node's parameters: one table of specs, declared with descriptors, read into a dataclass.
+
+Defaults here equal ``config/geomotion.yaml`` (a test keeps them in sync). Ranges are enforced
+by rclpy through the descriptors; string choices are checked by :func:`check_choice`. Only
+``mask.threshold`` applies while running; the rest take effect at the next configure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from geomotion_core.backend import BACKENDS, FLOW_METHODS, PRECISIONS, BackendOptions
+from geomotion_core.errors import ConfigError
+from geomotion_core.streaming import POLICIES
+
+ParameterValue = bool | int | float | str
+RELIABILITIES = ("best_effort", "reliable")
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One declared parameter: its ROS name, the settings field it fills, default and limits."""
+
+    name: str
+    field: str
+    default: ParameterValue
+    description: str
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    step: float = 0
+
+    def descriptor(self) -> ParameterDescriptor:
+        """The ParameterDescriptor: description, choices as constraints text, numeric range."""
+        descriptor = ParameterDescriptor(name=self.name, description=self.description)
+        if self.choices:
+            descriptor.additional_constraints = "one of: " + ", ".join(self.choices)
+        if self.low is not None and isinstance(self.default, float):
+            descriptor.floating_point_range = [
+                FloatingPointRange(from_value=float(self.low), to_value=float(self.high), step=float(self.step))
+            ]
+        elif self.low is not None and isinstance(self.default, int) and not isinstance(self.default, bool):
+            descriptor.integer_range = [
+                IntegerRange(from_value=int(self.low), to_value=int(self.high), step=int(self.step))
+            ]
+        return descriptor
+
+
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("autostart", "autostart", True,
+                  "configure and activate on start; false leaves the transitions to a lifecycle manager"),
+    ParameterSpec("backend", "backend", "geomotion",
+                  "geomotion: the GeoMotion network; geometric: weight-free flow + ego-motion fit", BACKENDS),
+    ParameterSpec("model.checkpoint", "checkpoint", "",
+                  "GeoMotion checkpoint (best_model.pth, model.safetensors or ours); empty: look in the weights home"),
+    ParameterSpec("model.config", "model_config", "",
+                  "optional JSON file with non-official network sizes (its \"model\" object)"),
+    ParameterSpec("model.allow_random_weights", "allow_random_weights", False,
+                  "without a checkpoint, run the network with random weights (tests and smoke runs only)"),
+    ParameterSpec("flow.method", "flow", "raft", "optical flow: raft (torchvision RAFT-large) or dis (OpenCV, weight-free)",
+                  FLOW_METHODS),
+    ParameterSpec("flow.raft_weights", "raft_weights", "", "RAFT-large weights file; empty: look in the weights home"),
+    ParameterSpec("device", "device", "auto", "torch device: auto, cpu, cuda or cuda:N"),
+    ParameterSpec("precision", "precision", "fp32", "inference precision on CUDA", PRECISIONS),
+    ParameterSpec("window.size", "window_size", 8, "frames per inference window", low=2, high=32, step=1),
+    ParameterSpec("window.stride", "window_stride", 4,
+                  "new frames between consecutive windows (1 = a window per frame; below window.size)",
+                  low=1, high=31, step=1),
+    ParameterSpec("policy", "policy", "latest",
+                  "latest: drop stale frames to bound latency (robot); every_frame: process every frame (bags)",
+                  POLICIES),
+    ParameterSpec("inference.size", "inference_size", 518,
+                  "network input size: square side, or long side with inference.keep_aspect (multiple of 14)",
+                  low=14, high=1036, step=14),
+    ParameterSpec("inference.keep_aspect", "keep_aspect", False,
+                  "keep the image aspect ratio at inference instead of the official square"),
+    ParameterSpec("queue.max_frames", "max_queue", 16,
+                  "frames waiting for inference; beyond it the oldest are dropped and counted", low=1, high=1024, step=1),
+    ParameterSpec("mask.threshold", "threshold", 0.5, "motion probability above which a pixel is moving (live)",
+                  low=0.0, high=0.999),
+    ParameterSpec("stream.end_after", "end_after", 1.0,
+                  "seconds without a frame after which the stream counts as ended: waiting frames are finalised "
+                  "and the next frame starts a new trajectory (0: never)", low=0.0, high=3600.0),
+    ParameterSpec("sam2.enabled", "sam2_enabled", False, "SAM2 refinement: clip-level only for now, the node refuses true at configure (use geomotion segment --sam2)"),
+    ParameterSpec("sam2.config", "sam2_config", "", "SAM2 model config name (e.g. configs/sam2.1/sam2.1_hiera_l.yaml)"),
+    ParameterSpec("sam2.checkpoint", "sam2_checkpoint", "", "SAM2 checkpoint file"),
+    ParameterSpec("input.compressed", "compressed", False, "subscribe image/compressed (CompressedImage) instead of image"),
+    ParameterSpec("input.qos.depth", "input_depth", 5, "queue depth of the image and camera_info subscriptions",
+                  low=1, high=1000, step=1),
+    ParameterSpec("input.qos.reliability", "input_reliability", "best_effort",
+                  "input reliability; best_effort accepts every publisher", RELIABILITIES),
+    ParameterSpec("output.qos.depth", "output_depth", 5, "queue depth of the output publishers", low=1, high=1000,
+                  step=1),
+    ParameterSpec("output.qos.reliability", "output_reliability", "reliable",
+                  "output reliability; reliable serves both kinds of subscriber and ros2 bag record", RELIABILITIES),
+    ParameterSpec("trajectory.frame_id", "trajectory_frame", "geomotion_odom",
+                  "frame of camera_pose and trajectory (a fixed frame of our own, never the robot's odom)"),
+    ParameterSpec("trajectory.max_length", "trajectory_length", 2000, "poses kept in the trajectory Path",
+                  low=1, high=1_000_000, step=1),
+    ParameterSpec("publish.probability", "publish_probability", False, "publish motion_probability (32FC1)"),
+    ParameterSpec("publish.points", "publish_points", False,
+                  "publish points (PointCloud2 of static points) when the backend predicts points"),
+    ParameterSpec("points.stride", "points_stride", 4, "keep every Nth pixel in x and y for points", low=1, high=64,
+                  step=1),
+    ParameterSpec("diagnostics.period", "diagnostics_period", 1.0, "seconds between /diagnostics messages",
+                  low=0.1, high=60.0),
+)
+DYNAMIC_PARAMETERS = frozenset({"mask.threshold"})
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """The parameters as read at configure time."""
+
+    autostart: bool
+    backend: str
+    checkpoint: str
+    model_config: str
+    allow_random_weights: bool
+    flow: str
+    raft_weights: str
+    device: str
+    precision: str
+    window_size: int
+    window_stride: int
+    policy: str
+    inference_size: int
+    keep_aspect: bool
+    max_queue: int
+    threshold: float
+    end_after: float
+    sam2_enabled: bool
+    sam2_config: str
+    sam2_checkpoint: str
+    compressed: bool
+    input_depth: int
+    input_reliability: str
+    output_depth: int
+    output_reliability: str
+    trajectory_frame: str
+    trajectory_length: int
+    publish_probability: bool
+    publish_points: bool
+    points_stride: int
+    diagnostics_period: float
+
+    def backend_options(self) -> BackendOptions:
+        """The options ``build_backend`` takes."""
+        return BackendOptions(
+            backend=self.backend,
+            checkpoint=self.checkpoint or None,
+            model_config=self.model_config or None,
+            flow=self.flow,
+            raft_weights=self.raft_weights or None,
+            device=self.device,
+            precision=self.precision,
+            size=self.inference_size,
+            keep_aspect=self.keep_aspect,
+            allow_random_weights=self.allow_random_weights,
+            points=self.publish_points,
+        )
+
+    def input_qos(self) -> QoSProfile:
+        return _qos(self.input_depth, self.input_reliability)
+
+    def output_qos(self) -> QoSProfile:
+        return _qos(self.output_depth, self.output_reliability)
+
+
+def _qos(depth: int, reliability: str) -> QoSProfile:
+    policy = ReliabilityPolicy.BEST_EFFORT if reliability == "best_effort" else ReliabilityPolicy.RELIABLE
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=policy)
+
+
+SPECS_BY_NAME = {spec.name: spec for spec in PARAMETERS}
+
+
+def check_choice(name: str, value: ParameterValue) -> str | None:
+    """Why ``value`` is not allowed for parameter ``name``, or None when it is."""
+    spec = SPECS_BY_NAME.get(name)
+    if spec is None or not spec.choices or value in spec.choices:
+        return None
+    return f"{name} must be one of {', '.join(spec.choices)}, got {value!r}"
+
+
+def declare_parameters(node: Node) -> None:
+    """Declare every parameter with its default and descriptor (overrides from YAML/-p apply)."""
+    node.declare_parameters("", [(spec.name, spec.default, spec.descriptor()) for spec in PARAMETERS])
+
+
+def read_settings(node: Node) -> NodeSettings:
+    """Read the declared parameters; raise ConfigError on a value outside its choices."""
+    values = {}
+    for spec in PARAMETERS:
+        value = node.get_parameter(spec.name).value
+        problem = check_choice(spec.name, value)
+        if problem:
+            raise ConfigError(problem)
+        values[spec.field] = value
+    return NodeSettings(**values)

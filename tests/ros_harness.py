@@ -1,0 +1,152 @@
+"""Helpers for the ROS tests: real DAVIS frames, an isolated DDS domain, a spinning executor."""
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+import pytest
+
+
+def davis_frames(davis_root: Path, sequence: str, count: int, size: tuple[int, int]) -> np.ndarray:
+    """The first ``count`` frames of a DAVIS sequence as ``[count, H, W, 3]`` uint8 RGB.
+
+    ``size`` is ``(width, height)``; frames are resized with area interpolation.
+    """
+    paths = sorted((davis_root / "JPEGImages" / "480p" / sequence).glob("*.jpg"))[:count]
+    assert len(paths) == count, f"{sequence} has fewer than {count} frames"
+    frames = [cv2.resize(cv2.imread(str(path)), size, interpolation=cv2.INTER_AREA) for path in paths]
+    return np.stack([cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) for frame in frames])
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass; return its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+class SpinThread:
+    """Spins an executor on a background thread until stopped."""
+
+    def __init__(self, executor) -> None:
+        self.executor = executor
+        self.thread = threading.Thread(target=executor.spin, daemon=True)
+
+    def __enter__(self) -> "SpinThread":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.executor.shutdown(timeout_sec=2.0)
+        self.thread.join(timeout=5.0)
+
+
+
+@pytest.fixture(scope="session")
+def ros_domain() -> Iterator[int]:
+    """Keep this run's DDS traffic on loopback, in a random domain (1..100), for the session."""
+    saved = {name: os.environ.get(name) for name in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")}
+    domain = random.randint(1, 100)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    os.environ["ROS_DOMAIN_ID"] = str(domain)
+    yield domain
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture()
+def ros_context(ros_domain: int):
+    """An initialised rclpy context of its own, shut down after the test."""
+    import rclpy
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.try_shutdown(context=context)
+
+
+class Probe:
+    """A test node on the other side of DDS: publishes images, records every output of the node."""
+
+    OUTPUTS = {
+        "masks": ("motion_mask/image", "Image"),
+        "mask_infos": ("motion_mask/camera_info", "CameraInfo"),
+        "probabilities": ("motion_probability", "Image"),
+        "poses": ("camera_pose", "PoseStamped"),
+        "trajectories": ("trajectory", "Path"),
+        "diagnostics": ("/diagnostics", "DiagnosticArray"),
+    }
+
+    def __init__(self, context, overlay: bool = False) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from geometry_msgs.msg import PoseStamped
+        from nav_msgs.msg import Path as PathMsg
+        from rclpy.qos import QoSProfile
+        from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+        types = {"Image": Image, "CameraInfo": CameraInfo, "PoseStamped": PoseStamped, "Path": PathMsg,
+                 "DiagnosticArray": DiagnosticArray}
+        self.node = rclpy.create_node("probe", context=context)
+        self.lock = threading.Lock()
+        self.received: dict[str, list] = {name: [] for name in self.OUTPUTS}
+        self.received["overlays"] = []
+        reliable = QoSProfile(depth=200)
+        for name, (topic, type_name) in self.OUTPUTS.items():
+            self.node.create_subscription(types[type_name], topic, self._recorder(name), reliable)
+        if overlay:
+            self.node.create_subscription(Image, "overlay", self._recorder("overlays"), reliable)
+        self.images = self.node.create_publisher(Image, "image", reliable)
+        self.compressed = self.node.create_publisher(CompressedImage, "image/compressed", reliable)
+        self.camera_info = self.node.create_publisher(CameraInfo, "camera_info", reliable)
+
+    def _recorder(self, name: str):
+        def record(msg) -> None:
+            with self.lock:
+                self.received[name].append(msg)
+        return record
+
+    def get(self, name: str) -> list:
+        with self.lock:
+            return list(self.received[name])
+
+    def wait_connected(self, timeout: float = 5.0) -> None:
+        assert wait_for(lambda: self.camera_info.get_subscription_count() > 0, timeout), "node never subscribed"
+
+    def latest_diagnostics(self, after: int = 0) -> dict[str, str]:
+        """The newest /diagnostics key/values, waiting for a message beyond the first ``after``."""
+        assert wait_for(lambda: len(self.get("diagnostics")) > after, 5.0), "no /diagnostics"
+        return {pair.key: pair.value for pair in self.get("diagnostics")[-1].status[0].values}
+
+
+def stamped_image(rgb: np.ndarray, seconds: int, nanoseconds: int, frame_id: str = "camera_optical"):
+    """An rgb8 Image message of ``rgb`` with this stamp."""
+    from geomotion_ros.conversions import array_to_image
+    from std_msgs.msg import Header
+
+    header = Header(frame_id=frame_id)
+    header.stamp.sec, header.stamp.nanosec = seconds, nanoseconds
+    return array_to_image(rgb, "rgb8", header)
+
+
+def camera_info_for(image) -> object:
+    """A pinhole CameraInfo matching ``image`` (same header and size)."""
+    from sensor_msgs.msg import CameraInfo
+
+    focal = 0.8 * image.width
+    info = CameraInfo(header=image.header, width=image.width, height=image.height, distortion_model="plumb_bob")
+    info.k = [focal, 0.0, image.width / 2, 0.0, focal, image.height / 2, 0.0, 0.0, 1.0]
+    info.p = [focal, 0.0, image.width / 2, 0.0, 0.0, focal, image.height / 2, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info

@@ -1,0 +1,69 @@
+"""The synthetic demo clip (exact ground truth) and `geomotion demo`."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from geomotion_core.cli import main
+from geomotion_core.demo import DemoClipConfig, render_clip, write_clip
+
+CONFIG = DemoClipConfig(frames=6)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return render_clip(CONFIG)
+
+
+@pytest.fixture(scope="module")
+def background():
+    return render_clip(replace(CONFIG, objects=0))
+
+
+def _interior(mask: np.ndarray, margin: int = 2) -> np.ndarray:
+    """Pixels at least ``margin`` away from the mask's boundary, inside it."""
+    return cv2.erode(mask.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)).astype(bool)
+
+
+def test_clip_is_deterministic_and_has_moving_objects(clip) -> None:
+    again = render_clip(CONFIG)
+    np.testing.assert_array_equal(again.frames, clip.frames)
+    assert clip.frames.shape == (6, CONFIG.height, CONFIG.width, 3) and clip.frames.dtype == np.uint8
+    assert clip.masks.shape == (6, CONFIG.height, CONFIG.width)
+    coverage = clip.masks.mean(axis=(1, 2))
+    assert (coverage > 0.01).all() and (coverage < 0.3).all()
+
+
+def test_ground_truth_marks_exactly_the_object_pixels(clip, background) -> None:
+    for frame, mask, plain in zip(clip.frames, clip.masks, background.frames):
+        difference = np.abs(frame.astype(int) - plain.astype(int)).max(axis=-1)
+        assert (difference[_interior(~mask)] == 0).all()  # outside the objects: the scene alone
+        assert (difference[_interior(mask)] > 0).mean() > 0.95  # inside: the objects cover it
+
+
+def test_objects_move_relative_to_the_background(clip, background) -> None:
+    """Warping frame t to t+1 with the camera's homography explains the background, not the objects."""
+    for t in range(len(clip.frames) - 1):
+        relative = clip.homographies[t + 1] @ np.linalg.inv(clip.homographies[t])
+        size = (CONFIG.width, CONFIG.height)
+        predicted = cv2.warpPerspective(background.frames[t], relative, size).astype(int)
+        valid = cv2.warpPerspective(np.ones(background.frames[t].shape[:2], np.uint8), relative, size) > 0
+        valid &= _interior(valid, 3) & ~clip.masks[t + 1]
+        assert np.abs(predicted - background.frames[t + 1])[valid].mean() < 3
+        # a static object would land on its next mask; these objects do not
+        carried = cv2.warpPerspective(clip.masks[t].astype(np.uint8), relative, size) > 0
+        overlap = (carried & clip.masks[t + 1]).sum() / (carried | clip.masks[t + 1]).sum()
+        assert overlap < 0.9
+
+
+def test_write_clip_round_trip(tmp_path: Path, clip) -> None:
+    frames_dir, truth_dir = write_clip(clip, tmp_path)
+    frame = cv2.cvtColor(cv2.imread(str(frames_dir / "00003.png")), cv2.COLOR_BGR2RGB)
+    truth = cv2.imread(str(truth_dir / "00003.png"), cv2.IMREAD_GRAYSCALE)
+    np.testing.assert_array_equal(frame, clip.frames[3])
+    np.testing.assert_array_equal(truth > 0, clip.masks[3])
+    assert set(np.unique(truth)) == {0, 255}

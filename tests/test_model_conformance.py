@@ -1,0 +1,143 @@
+"""Conformance with the official GeoMotion code on the reference vectors (ARCHITECTURE.md 12, 15)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from geomotion_core.model import GeoMotion, GeoMotionConfig
+from geomotion_core.model.layers import patch_positions
+
+SETS = ("small", "small_nonsquare")
+OUTPUTS = ("motion_mask", "conf", "camera_poses", "local_points", "points")
+# Float32 intermediates (ARCHITECTURE.md 12: ~3e-6 early, ~2e-5 later; outputs reach |x| ~ 40).
+EARLY_TOL = 1e-5
+LATE_TOL = 1e-4
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """One intra-op thread: tiny tensors on a busy shared CPU run far faster without spinning."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def load_reference(reference_dir: Path, name: str) -> tuple[GeoMotion, dict[str, torch.Tensor]]:
+    folder = reference_dir / name
+    config = GeoMotionConfig.from_dict(json.loads((folder / "config.json").read_text())["model"])
+    model = GeoMotion(config).eval()
+    report = model.load_official_state_dict(load_file(folder / "weights.safetensors"))
+    assert report.exact and report.loaded == 602
+    return model, load_file(folder / "inputs.safetensors")
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_float32_outputs_match_official(reference_dir: Path, name: str) -> None:
+    model, inputs = load_reference(reference_dir, name)
+    expected = load_file(reference_dir / name / "outputs.safetensors")
+    with torch.inference_mode():
+        out = model(inputs["imgs"], inputs["flows"])
+    assert set(expected) == set(OUTPUTS)
+    for key in OUTPUTS:
+        assert out[key].shape == expected[key].shape, key
+        assert out[key].dtype == torch.float32, key
+        torch.testing.assert_close(out[key], expected[key], atol=1e-4, rtol=0, msg=key)
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_float64_outputs_match_official(reference_dir: Path, name: str) -> None:
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        model, inputs = load_reference(reference_dir, name)
+        model.double()
+        with torch.inference_mode():
+            out = model(inputs["imgs"].double(), inputs["flows"].double())
+    finally:
+        torch.set_default_dtype(previous)
+    expected = load_file(reference_dir / name / "outputs_float64.safetensors")
+    for key in OUTPUTS:
+        assert out[key].dtype == torch.float64, key
+        torch.testing.assert_close(out[key], expected[key], atol=1e-9, rtol=0, msg=key)
+
+
+def capture_intermediates(model: GeoMotion) -> tuple[dict[str, torch.Tensor], list]:
+    """Forward hooks that record the official intermediates under their reference names."""
+    seen: dict[str, torch.Tensor] = {}
+
+    def keep(name, pick=lambda inputs, output: output):
+        def hook(module, inputs, output):
+            seen[name] = pick(inputs, output).detach().clone()
+        return hook
+
+    def frame_major(inputs, output):
+        return output.reshape(-1, seen["dec_pos"].shape[1], output.shape[-1])
+
+    hooks = [
+        model.encoder.norm.register_forward_hook(keep("enc_x_norm", lambda i, o: o)),
+        model.encoder.norm.register_forward_hook(keep("enc_x_prenorm", lambda i, o: i[0])),
+        model.aggregator.register_forward_hook(keep("dec_low_hidden_cat_l5_l15", lambda i, o: o.low)),
+        model.aggregator.register_forward_hook(keep("dec_hidden_cat_last_two", lambda i, o: o.high)),
+        model.camera_decoder.register_forward_hook(keep("camera_hidden")),
+        model.motion_fusion.fusion_proj.register_forward_hook(keep("motion_fusion_proj_input", lambda i, o: i[0])),
+        model.motion_fusion.fusion_proj.register_forward_hook(keep("motion_fusion_proj_output")),
+        model.motion_fusion.register_forward_hook(keep("hidden_with_motion")),
+        model.point_decoder.register_forward_hook(keep("point_hidden")),
+        model.motion_decoder.register_forward_hook(keep("conf_hidden")),
+        model.point_head.register_forward_hook(keep("point_head_raw")),
+        model.motion_head.register_forward_hook(keep("conf_head_raw")),
+        model.camera_head.fc_rot.register_forward_hook(keep("camera_head_fc_rot")),
+        model.camera_head.fc_t.register_forward_hook(keep("camera_head_fc_t")),
+    ]
+    for index, block in enumerate(model.encoder.blocks):
+        hooks.append(block.register_forward_hook(keep(f"enc_block_{index:02d}_out")))
+    for index, block in enumerate(model.aggregator.blocks):
+        hooks.append(block.register_forward_hook(keep(f"dec_block_{index:02d}_out", frame_major)))
+    return seen, hooks
+
+
+def test_float32_intermediates_match_official(reference_dir: Path) -> None:
+    model, inputs = load_reference(reference_dir, "small")
+    expected = load_file(reference_dir / "small" / "intermediates.safetensors")
+    batch, frames, _, height, width = inputs["imgs"].shape
+    grid_h, grid_w = height // 14, width // 14
+    seen, hooks = capture_intermediates(model)
+    seen["dec_pos"] = patch_positions(grid_h, grid_w, 5).expand(batch * frames, -1, -1)
+    seen["enc_pos_embed_used"] = model.encoder.position_embedding(grid_h, grid_w, torch.float32).detach()
+    with torch.inference_mode():
+        model(inputs["imgs"], inputs["flows"])
+    for hook in hooks:
+        hook.remove()
+    normed = seen.pop("enc_x_norm")
+    seen["enc_x_norm_clstoken"] = normed[:, 0]
+    seen["enc_x_norm_regtokens"] = normed[:, 1:5]
+    seen["enc_x_norm_patchtokens"] = normed[:, 5:]
+    missing = sorted(set(expected) - set(seen))
+    assert not missing, f"intermediates not captured: {missing}"
+    assert torch.equal(seen["dec_pos"], expected["dec_pos"])
+    for key, reference in expected.items():
+        early = key.startswith("enc_") or key in {f"dec_block_{i:02d}_out" for i in range(4)}
+        tolerance = EARLY_TOL if early else LATE_TOL
+        assert seen[key].shape == reference.shape, key
+        torch.testing.assert_close(seen[key].float(), reference.float(), atol=tolerance, rtol=0, msg=key)
+
+
+def test_wrong_norm_epsilon_is_caught_in_float64(reference_dir: Path) -> None:
+    """The float64 comparison is strict enough to see the encoder's final-norm eps (1e-6 vs 1e-5)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        model, inputs = load_reference(reference_dir, "small")
+        model.double()
+        model.encoder.norm.eps = 1e-5
+        with torch.inference_mode():
+            out = model(inputs["imgs"].double(), inputs["flows"].double())
+    finally:
+        torch.set_default_dtype(previous)
+    expected = load_file(reference_dir / "small" / "outputs_float64.safetensors")
+    assert (out["conf"] - expected["conf"]).abs().max() > 1e-9

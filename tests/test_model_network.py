@@ -1,0 +1,238 @@
+"""Network behaviour: config, official preset on the meta device, shapes, equivariance, errors."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from geomotion_core.errors import ConfigError, InputError
+from geomotion_core.model import GeoMotion, GeoMotionConfig, GeoMotionOutput
+from geomotion_core.model.motion import flow_patch_features
+
+OUTPUT_KEYS = ("motion_mask", "conf", "camera_poses", "local_points", "points")
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """One intra-op thread: tiny tensors on a busy shared CPU run far faster without spinning."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def reference_config(reference_dir: Path) -> dict:
+    return json.loads((reference_dir / "small" / "config.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def small_model(reference_dir: Path, reference_config: dict) -> GeoMotion:
+    model = GeoMotion(GeoMotionConfig.from_dict(reference_config["model"])).eval()
+    model.load_official_state_dict(load_file(reference_dir / "small" / "weights.safetensors"))
+    return model
+
+
+@pytest.fixture(scope="module")
+def small_inputs(reference_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(reference_dir / "small" / "inputs.safetensors")
+
+
+def infer(model: GeoMotion, images: torch.Tensor, flow: torch.Tensor | None) -> GeoMotionOutput:
+    with torch.inference_mode():
+        return model(images, flow)
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+def test_official_preset_equals_reference_full_size(reference_config: dict) -> None:
+    assert GeoMotionConfig.official() == GeoMotionConfig.from_dict(reference_config["full_size_model"])
+    small = GeoMotionConfig.from_dict(reference_config["model"])
+    assert GeoMotionConfig.from_dict(json.loads(json.dumps(small.to_dict()))) == small
+    assert small.tapped_high_layers == tuple(reference_config["derived"]["tapped_layers"]["high"])
+    assert small.dec_head_dim == reference_config["derived"]["dec_head_dim"]
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"tapped_low_layers": [5, 36]}, "tapped low layer 36 does not exist"),
+        ({"tapped_low_layers": [5, 5]}, "distinct"),
+        ({"enc_embed_dim": 768, "enc_num_heads": 12}, "must equal dec_embed_dim"),
+        ({"motion_hidden_dim": 1024}, "motion_hidden_dim"),
+        ({"head_dec_embed_dim": 1008}, "head dimension must be divisible by 4"),
+        ({"dec_num_heads": 15}, "divisible by dec_num_heads"),
+        ({"enc_img_size": 500}, "multiple of patch_size"),
+        ({"dec_depth": 0}, "must be positive"),
+        ({"flow_channels": [8, 8, 8, 8, 8, 8, 8]}, "reach beyond"),
+        ({"image_std": [0.2, 0.0, 0.2]}, "image_std"),
+        ({"bogus": 1}, "unknown model config keys: bogus"),
+    ],
+)
+def test_invalid_configs_raise_config_error(change: dict, match: str) -> None:
+    values = {**GeoMotionConfig.official().to_dict(), **change}
+    with pytest.raises(ConfigError, match=match):
+        GeoMotionConfig.from_dict(values)
+
+
+# -- official preset on the meta device --------------------------------------------------------
+
+
+def test_official_state_dict_matches_manifest_on_meta(reference_dir: Path) -> None:
+    manifest = json.loads((reference_dir / "official_state_dict_manifest.json").read_text())
+    model = GeoMotion(GeoMotionConfig.official(), device="meta")
+    assert all(p.is_meta for p in model.parameters())
+    expected = {entry["key"]: tuple(entry["shape"]) for entry in manifest["entries"]}
+    assert model.official_shapes() == expected
+    assert list(model.to_official_state_dict())[:3] == ["register_token", "image_mean", "image_std"]
+    assert sum(p.numel() for p in model.parameters()) == manifest["total_parameters"]
+    model.freeze_backbone()
+    trainable = model.trainable_parameters()
+    assert sum(p.numel() for p in trainable) == manifest["trainable_parameters_with_freeze_backbone"]
+    trainable_names = {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable_names == {"motion_fusion", "motion_decoder", "motion_head"}
+
+
+# -- shapes and semantics ----------------------------------------------------------------------
+
+
+def test_frame_permutation_equivariance(small_model: GeoMotion, small_inputs: dict) -> None:
+    images, flows = small_inputs["imgs"], small_inputs["flows"]
+    order = torch.tensor([2, 0, 3, 1])
+    base = infer(small_model, images, flows)
+    permuted = infer(small_model, images[:, order], flows[:, order])
+    for key in OUTPUT_KEYS:
+        torch.testing.assert_close(permuted[key], base[key][:, order], atol=1e-4, rtol=0, msg=key)
+
+
+def test_one_frame_changes_the_others(small_model: GeoMotion, small_inputs: dict) -> None:
+    images, flows = small_inputs["imgs"], small_inputs["flows"]
+    changed = images.clone()
+    changed[:, 3] = changed[:, 3].flip(-1)
+    a, b = infer(small_model, images, flows), infer(small_model, changed, flows)
+    assert (a["motion_mask"][:, 0] - b["motion_mask"][:, 0]).abs().max() > 1e-3  # global attention is live
+
+
+def test_batch_of_clips_equals_separate_clips(small_model: GeoMotion, small_inputs: dict) -> None:
+    images, flows = small_inputs["imgs"], small_inputs["flows"]
+    second_images, second_flows = images.flip(1), flows.flip(1) * 0.5
+    batched = infer(small_model, torch.cat([images, second_images]), torch.cat([flows, second_flows]))
+    for index, (clip, flow) in enumerate([(images, flows), (second_images, second_flows)]):
+        alone = infer(small_model, clip, flow)
+        for key in OUTPUT_KEYS:
+            torch.testing.assert_close(batched[key][index:index + 1], alone[key], atol=1e-4, rtol=0, msg=key)
+
+
+def test_single_frame_non_square_and_unbatched(small_model: GeoMotion, small_inputs: dict) -> None:
+    image = F.interpolate(small_inputs["imgs"][0, :1], size=(28, 42), mode="bilinear")
+    flow = torch.linspace(0, 5, 28 * 42).reshape(1, 28, 42)
+    out = infer(small_model, image, flow)  # 4-D images / 3-D flow gain a batch dim
+    assert out.motion_mask.shape == (1, 1, 28, 42)
+    assert out.conf.shape == (1, 1, 28, 42, 1)
+    assert out.camera_poses.shape == (1, 1, 4, 4)
+    assert out.local_points.shape == out.points.shape == (1, 1, 28, 42, 3)
+    assert all(torch.isfinite(out[key]).all() for key in OUTPUT_KEYS)
+    rotation = out.camera_poses[0, 0, :3, :3]
+    torch.testing.assert_close(rotation @ rotation.T, torch.eye(3), atol=1e-5, rtol=0)
+    assert torch.det(rotation) > 0
+    assert torch.equal(out.camera_poses[0, 0, 3], torch.tensor([0.0, 0.0, 0.0, 1.0]))
+    torch.testing.assert_close(out.motion_mask, torch.sigmoid(out.conf[..., 0]))
+    assert (out.local_points[..., 2] > 0).all()
+
+
+def test_encode_decode_reuses_per_frame_tokens(small_model: GeoMotion, small_inputs: dict) -> None:
+    images, flows = small_inputs["imgs"], small_inputs["flows"]
+    with torch.inference_mode():
+        per_frame = [small_model.encode(images[:, i:i + 1]) for i in range(images.shape[1])]
+        decoded = small_model.decode(torch.cat(per_frame, dim=1), flows, image_size=images.shape[-2:])
+    whole = infer(small_model, images, flows)
+    for key in OUTPUT_KEYS:
+        torch.testing.assert_close(decoded[key], whole[key], atol=1e-5, rtol=0, msg=key)
+
+
+def test_without_flow_points_are_unchanged_and_motion_differs(small_model: GeoMotion, small_inputs: dict) -> None:
+    images, flows = small_inputs["imgs"], small_inputs["flows"]
+    with_flow, without_flow = infer(small_model, images, flows), infer(small_model, images, None)
+    assert torch.equal(with_flow.points, without_flow.points)
+    assert torch.equal(with_flow.camera_poses, without_flow.camera_poses)
+    assert (with_flow.motion_mask - without_flow.motion_mask).abs().max() > 1e-2
+
+
+def test_output_reads_like_a_dict(small_model: GeoMotion, small_inputs: dict) -> None:
+    out = infer(small_model, small_inputs["imgs"], small_inputs["flows"])
+    assert out.keys() == OUTPUT_KEYS
+    assert out["points"] is out.points
+    assert dict(out.items()).keys() == set(OUTPUT_KEYS)
+    with pytest.raises(KeyError):
+        out["mask"]
+
+
+def test_bf16_autocast_keeps_heads_in_float32(small_model: GeoMotion, small_inputs: dict) -> None:
+    images, flows = small_inputs["imgs"], small_inputs["flows"]
+    reference = infer(small_model, images, flows)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = infer(small_model, images, flows)
+    for key in OUTPUT_KEYS:
+        assert out[key].dtype == torch.float32, key
+    assert (out.motion_mask - reference.motion_mask).abs().mean() < 0.05
+
+
+def test_flow_features_equal_full_resolution_conv_and_bilinear_resize() -> None:
+    torch.manual_seed(3)
+    config = dataclasses.replace(GeoMotionConfig.official(), flow_channels=(8, 16, 12))
+    encoder = GeoMotion(config, device="meta").motion_fusion.flow_encoder.to_empty(device="cpu").double()
+    for layer in encoder:
+        if isinstance(layer, torch.nn.Conv2d):
+            layer.reset_parameters()
+    flow = torch.rand(3, 42, 56, dtype=torch.float64) * 20
+    full = encoder(flow[:, None])
+    expected = F.interpolate(full, size=(3, 4), mode="bilinear", align_corners=False).flatten(2).transpose(1, 2)
+    torch.testing.assert_close(flow_patch_features(encoder, flow, 14), expected, atol=1e-12, rtol=0)
+
+
+# -- malformed inputs --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("images", "flow", "match"),
+    [
+        (torch.rand(1, 2, 3, 50, 56), None, "multiples of 14"),
+        (torch.rand(2, 3, 56), None, r"\[B, N, 3, H, W\]"),
+        (torch.rand(1, 2, 4, 56, 56), None, r"\[B, N, 3, H, W\]"),
+        (torch.randint(0, 255, (1, 2, 3, 56, 56), dtype=torch.uint8), None, "floating point"),
+        (torch.rand(1, 2, 3, 56, 56), torch.rand(1, 2, 56, 42), "flow_magnitude must be"),
+        (torch.rand(1, 2, 3, 56, 56), torch.rand(1, 3, 56, 56), "flow_magnitude must be"),
+        (torch.rand(1, 2, 3, 56, 56), torch.rand(2, 1, 2, 56, 56), "flow_magnitude must be"),
+        (torch.rand(1, 0, 3, 56, 56), None, "no frames"),
+        ("frames.png", None, "torch.Tensor"),
+    ],
+)
+def test_malformed_inputs_raise_input_error(small_model: GeoMotion, images, flow, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        infer(small_model, images, flow)
+
+
+def test_decode_checks_tokens_against_image_size(small_model: GeoMotion) -> None:
+    tokens = torch.zeros(1, 2, 16, 64)
+    with pytest.raises(InputError, match="do not fit image size 56x42"):
+        small_model.decode(tokens, None, image_size=(56, 42))
+    with pytest.raises(InputError, match=r"\[B, N, P, C\]"):
+        small_model.decode(tokens[0], None, image_size=(56, 56))
+
+
+@pytest.mark.slow
+def test_no_graph_breaks_under_torch_compile(reference_config: dict) -> None:
+    shallow = {**reference_config["model"], "enc_depth": 1, "dec_depth": 2, "tapped_low_layers": [0], "head_dec_depth": 1}
+    model = GeoMotion(GeoMotionConfig.from_dict(shallow)).eval()  # every code path, few blocks to trace
+    torch._dynamo.reset()
+    with torch.inference_mode():
+        explained = torch._dynamo.explain(model)(torch.rand(1, 3, 3, 42, 56), torch.rand(1, 3, 42, 56))
+    torch._dynamo.reset()
+    assert explained.graph_break_count == 0, explained.break_reasons
+    assert explained.graph_count == 1

@@ -1,0 +1,286 @@
+"""geomotion_node over real DDS (loopback, its own domain) on real DAVIS frames, weight-free backend.
+
+The node and a probe node run in this process on one MultiThreadedExecutor; messages go through
+Fast DDS like between any two nodes.
+"""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy", reason="needs the ROS 2 Python packages (PyPI wheels or a ROS install)")
+
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from sensor_msgs.msg import CompressedImage  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from geomotion_core.backend import build_backend  # noqa: E402
+from geomotion_core.streaming import StreamingConfig, StreamingSegmenter  # noqa: E402
+from geomotion_ros import node as node_module  # noqa: E402
+from geomotion_ros.node import GeoMotionNode, start  # noqa: E402
+from geomotion_ros.params import read_settings  # noqa: E402
+from ros_harness import (  # noqa: E402
+    Probe,
+    SpinThread,
+    camera_info_for,
+    davis_frames,
+    ros_context,  # noqa: F401
+    ros_domain,  # noqa: F401
+    stamped_image,
+    wait_for,
+)
+
+pytestmark = pytest.mark.ros
+
+SIZE = (214, 120)  # DAVIS 854x480 downscaled 4x
+BASE_PARAMETERS = {
+    "backend": "geometric",
+    "flow.method": "dis",
+    "device": "cpu",
+    "policy": "every_frame",
+    "window.size": 4,
+    "window.stride": 2,
+    "queue.max_frames": 64,
+    "stream.end_after": 0.3,
+    "diagnostics.period": 0.2,
+}
+
+
+@pytest.fixture(scope="module")
+def frames(davis_root) -> np.ndarray:
+    """Twelve consecutive car-shadow frames (a car drives past a moving camera)."""
+    return davis_frames(davis_root, "car-shadow", 12, SIZE)
+
+
+@pytest.fixture()
+def launch(ros_context):
+    """Start a configured, active node with parameter overrides; returns ``(node, probe)``."""
+    started = []
+
+    def launch_node(overlay: bool = False, **overrides):
+        values = {**BASE_PARAMETERS, **overrides}
+        node = GeoMotionNode(
+            context=ros_context, parameter_overrides=[Parameter(name, value=value) for name, value in values.items()]
+        )
+        probe = Probe(ros_context, overlay=overlay)
+        executor = MultiThreadedExecutor(num_threads=4, context=ros_context)
+        executor.add_node(node)
+        executor.add_node(probe.node)
+        spinner = SpinThread(executor).__enter__()
+        started.append((node, probe, spinner))
+        assert start(node), "node failed to start"
+        probe.wait_connected()
+        return node, probe
+
+    yield launch_node
+    for node, probe, spinner in started:
+        node.stop_inference()
+        spinner.__exit__(None, None, None)
+        node.destroy_node()
+        probe.node.destroy_node()
+
+
+def publish_stream(probe: Probe, frames: np.ndarray, first_second: int = 1000, period: float = 0.02,
+                   with_camera_info: bool = True) -> list:
+    """Publish ``frames`` with distinct stamps (ns part set too); returns the sent messages."""
+    sent = []
+    for i, rgb in enumerate(frames):
+        msg = stamped_image(rgb, first_second + i, 1000 * i + 7)
+        if with_camera_info:
+            probe.camera_info.publish(camera_info_for(msg))
+        probe.images.publish(msg)
+        sent.append(msg)
+        time.sleep(period)
+    return sent
+
+
+def stamp_of(msg) -> tuple[int, int]:
+    return msg.header.stamp.sec, msg.header.stamp.nanosec
+
+
+def offline_results(frames: np.ndarray, node: GeoMotionNode) -> list:
+    """The engine's results for the same frames without ROS, with the node's own settings."""
+    settings = read_settings(node)
+    engine = StreamingSegmenter(build_backend(settings.backend_options()), StreamingConfig(
+        window_size=settings.window_size, stride=settings.window_stride, policy="every_frame",
+        threshold=settings.threshold, max_queue=settings.max_queue))
+    return list(engine.stream((rgb, 1000.0 + i) for i, rgb in enumerate(frames)))
+
+
+def test_every_stamp_gets_one_mask_with_its_header_and_a_pose(launch, frames):
+    node, probe = launch()
+    sent = publish_stream(probe, frames)
+    assert wait_for(lambda: len(probe.get("masks")) >= len(sent) and len(probe.get("poses")) >= len(sent), 20.0)
+    time.sleep(0.3)  # nothing more may come
+    masks, poses, infos = probe.get("masks"), probe.get("poses"), probe.get("mask_infos")
+    assert sorted(stamp_of(m) for m in masks) == [stamp_of(m) for m in sent]
+    for mask in masks:
+        assert (mask.width, mask.height, mask.encoding, mask.step) == (*SIZE, "mono8", SIZE[0])
+        assert mask.header.frame_id == "camera_optical"
+        assert set(np.unique(np.frombuffer(mask.data, np.uint8))) <= {0, 255}
+    assert [stamp_of(p) for p in poses] == [stamp_of(m) for m in sent]
+    assert {p.header.frame_id for p in poses} == {"geomotion_odom"}
+    assert sorted(stamp_of(i) for i in infos) == [stamp_of(m) for m in sent]
+    assert all((i.width, i.height) == SIZE and i.k[0] > 0 for i in infos)
+
+    path = probe.get("trajectories")[-1]
+    assert [stamp_of(p) for p in path.poses] == [stamp_of(m) for m in sent]
+    assert path.header.frame_id == "geomotion_odom"
+    positions = np.array([[p.pose.position.x, p.pose.position.y, p.pose.position.z] for p in path.poses])
+    assert np.allclose(positions[0], 0.0) and np.abs(positions).max() > 0  # chained from the identity, moving
+
+    # What came through DDS is exactly what the engine computes on the same frames offline.
+    expected = offline_results(frames, node)
+    by_stamp = {stamp_of(m)[0]: np.frombuffer(m.data, np.uint8).reshape(SIZE[1], SIZE[0]) for m in masks}
+    for result in expected:
+        np.testing.assert_array_equal(by_stamp[round(result.stamp)], result.mask)
+    assert any(result.mask.any() for result in expected)
+
+
+def test_bad_images_are_rejected_with_a_logged_error_and_the_node_keeps_serving(launch, frames, capfd):
+    node, probe = launch()
+    good = publish_stream(probe, frames[:5], first_second=1000)
+    bad_encoding = stamped_image(frames[5], 1005, 0)
+    bad_encoding.encoding = "bayer_typo8"
+    short = stamped_image(frames[6], 1006, 0)
+    short.data = bytes(short.data[: len(short.data) - 100])
+    for msg in (bad_encoding, short):
+        probe.images.publish(msg)
+        time.sleep(0.05)
+    good += publish_stream(probe, frames[7:], first_second=1007)
+    assert wait_for(lambda: len(probe.get("masks")) >= len(good), 20.0)
+    time.sleep(0.3)
+    assert sorted(stamp_of(m) for m in probe.get("masks")) == [stamp_of(m) for m in good]
+    assert wait_for(lambda: probe.latest_diagnostics().get("frames_rejected") == "2", 3.0)
+    errors = capfd.readouterr().err
+    assert "image rejected: unsupported image encoding 'bayer_typo8'" in errors
+    assert node.monitor.rejected == 2
+
+
+@pytest.mark.parametrize("change", ["size", "stamp_back"])
+def test_size_change_or_stamp_jump_back_restarts_the_stream(launch, frames, change):
+    node, probe = launch()
+    first = publish_stream(probe, frames[:6], first_second=1000)
+    if change == "size":
+        second_frames = np.stack([cv2.resize(f, (160, 90), interpolation=cv2.INTER_AREA) for f in frames[6:]])
+        second = publish_stream(probe, second_frames, first_second=1006)
+    else:
+        second = publish_stream(probe, frames[6:], first_second=500)
+    sent = first + second
+    assert wait_for(lambda: len(probe.get("masks")) >= len(sent), 20.0)
+    masks = {stamp_of(m): m for m in probe.get("masks")}
+    assert sorted(masks) == sorted(stamp_of(m) for m in sent)
+    for msg in sent:
+        assert (masks[stamp_of(msg)].width, masks[stamp_of(msg)].height) == (msg.width, msg.height)
+    path = probe.get("trajectories")[-1]
+    assert [stamp_of(p) for p in path.poses] == [stamp_of(m) for m in second]  # a new trajectory
+    assert np.allclose([path.poses[0].pose.position.x, path.poses[0].pose.position.z], 0.0)
+    reason = "size_change" if change == "size" else "stamp_backwards"
+    assert node.engine.stats.resets.get(reason) == 1
+    assert wait_for(lambda: probe.latest_diagnostics().get("stream_resets") == "1", 3.0)
+
+
+def test_burst_faster_than_inference_stays_bounded_and_drops_show(launch, davis_root):
+    node, probe = launch(**{"policy": "latest", "queue.max_frames": 8, "stream.end_after": 0.0,
+                            "input.qos.reliability": "reliable", "input.qos.depth": 100})
+    burst = davis_frames(davis_root, "libby", 8, (640, 480))
+    depths = []
+    for i in range(60):
+        probe.images.publish(stamped_image(burst[i % len(burst)], 2000 + i, 0))
+        depths.append((node.engine.stats.queue_depth, node.tracker.images_held))
+        time.sleep(0.005)  # 200 frames/s: far beyond what the CPU backend does at 640x480
+    assert wait_for(lambda: node.monitor.received == 60, 10.0)
+    assert wait_for(lambda: node.engine.stats.queue_depth < node.engine.config.window_size, 20.0)
+    time.sleep(0.3)
+    assert max(depth for depth, _ in depths) <= 8
+    assert max(images for _, images in depths) <= node.tracker.image_slots == 8 + 2 * 4
+    stats = node.engine.stats
+    assert stats.submitted == 60 and stats.dropped_stale > 0
+    assert stats.processed + stats.dropped + stats.queue_depth + stats.pending == 60
+    stamps = [stamp_of(m)[0] for m in probe.get("masks")]
+    assert len(stamps) == stats.processed < 60
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    diagnostics = probe.latest_diagnostics(after=len(probe.get("diagnostics")))
+    assert int(diagnostics["frames_dropped"]) == stats.dropped
+    assert int(diagnostics["frames_received"]) == 60 and int(diagnostics["queue_depth"]) == stats.queue_depth
+
+
+def test_reset_service_starts_a_new_trajectory(launch, frames):
+    node, probe = launch()
+    publish_stream(probe, frames[:6], first_second=1000)
+    assert wait_for(lambda: len(probe.get("masks")) >= 6, 20.0)
+    client = probe.node.create_client(Trigger, "geomotion_node/reset")
+    assert client.wait_for_service(timeout_sec=5.0)
+    response = client.call(Trigger.Request(), timeout_sec=5.0)
+    assert response.success and "cleared" in response.message
+    second = publish_stream(probe, frames[6:], first_second=1006)
+    assert wait_for(lambda: len(probe.get("masks")) >= 12, 20.0)
+    path = probe.get("trajectories")[-1]
+    assert [stamp_of(p) for p in path.poses] == [stamp_of(m) for m in second]
+    assert node.engine.stats.resets.get("requested") == 1
+
+
+def test_compressed_input_probability_and_overlay(launch, frames, monkeypatch):
+    node, probe = launch(overlay=True, **{"input.compressed": True, "publish.probability": True})
+    assert wait_for(lambda: probe.compressed.get_subscription_count() > 0, 5.0)
+    for i, rgb in enumerate(frames[:6]):
+        header = stamped_image(rgb, 1000 + i, 0).header
+        ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        probe.compressed.publish(CompressedImage(header=header, format="png", data=png.tobytes()))
+        time.sleep(0.02)
+    assert wait_for(lambda: len(probe.get("overlays")) >= 6 and len(probe.get("probabilities")) >= 6, 20.0)
+    masks = {stamp_of(m): np.frombuffer(m.data, np.uint8) for m in probe.get("masks")}
+    for probability in probe.get("probabilities"):
+        assert probability.encoding == "32FC1" and (probability.width, probability.height) == SIZE
+        values = np.frombuffer(probability.data, np.float32)
+        np.testing.assert_array_equal(values > 0.5, masks[stamp_of(probability)] == 255)
+    for overlay in probe.get("overlays"):
+        assert overlay.encoding == "bgr8" and (overlay.width, overlay.height) == SIZE and stamp_of(overlay) in masks
+
+
+def test_overlay_is_not_computed_without_subscribers_and_threshold_is_live(launch, frames, monkeypatch):
+    calls = []
+    monkeypatch.setattr(node_module.messages, "overlay_image", lambda *args: calls.append(args))
+    node, probe = launch()
+    result = node.set_parameters([Parameter("mask.threshold", value=0.9)])[0]
+    assert result.successful and node.engine.config.threshold == 0.9
+    publish_stream(probe, frames[:6])
+    assert wait_for(lambda: len(probe.get("masks")) >= 6, 20.0)
+    assert calls == []
+
+
+def test_missing_weights_fail_at_configure_with_one_clear_message(ros_context, tmp_path, capfd):
+    missing = tmp_path / "best_model.pth"
+    node = GeoMotionNode(context=ros_context, parameter_overrides=[
+        Parameter("backend", value="geomotion"), Parameter("model.checkpoint", value=str(missing)),
+        Parameter("device", value="cpu")])
+    try:
+        assert not start(node)
+        errors = capfd.readouterr().err
+        assert f"configure failed: checkpoint not found: {missing}" in errors
+        assert "Traceback" not in errors
+        assert node.engine is None
+    finally:
+        node.destroy_node()
+
+
+def test_network_backend_small_config_publishes_masks_poses_and_static_points(launch, frames, reference_dir):
+    from sensor_msgs.msg import PointCloud2
+
+    node, probe = launch(**{"backend": "geomotion", "model.config": str(reference_dir / "small" / "config.json"),
+                            "model.allow_random_weights": True, "inference.size": 70, "publish.points": True})
+    clouds = []
+    probe.node.create_subscription(PointCloud2, "points", clouds.append, 50)
+    sent = publish_stream(probe, frames[:6])
+    assert wait_for(lambda: len(probe.get("masks")) >= 6 and len(clouds) >= 6, 30.0)
+    assert sorted(stamp_of(m) for m in probe.get("masks")) == [stamp_of(m) for m in sent]
+    assert all((m.width, m.height) == SIZE for m in probe.get("masks"))
+    assert [stamp_of(p) for p in probe.get("poses")] == [stamp_of(m) for m in sent]
+    for cloud in clouds:
+        xyz = np.frombuffer(cloud.data, np.float32).reshape(-1, 3)
+        assert cloud.header.frame_id == "geomotion_odom" and 0 < len(xyz) <= (120 // 4 + 1) * (214 // 4 + 1)
+        assert np.isfinite(xyz).all()

@@ -1,0 +1,96 @@
+"""Node parameters: declared with descriptors, defaults equal config/geomotion.yaml, limits enforced."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("rclpy", reason="needs the ROS 2 Python packages (PyPI wheels or a ROS install)")
+
+from rclpy.parameter import Parameter  # noqa: E402
+
+from geomotion_core.errors import ConfigError  # noqa: E402
+from geomotion_ros.node import GeoMotionNode  # noqa: E402
+from geomotion_ros.params import PARAMETERS, read_settings  # noqa: E402
+from ros_harness import ros_context, ros_domain  # noqa: E402,F401
+
+pytestmark = pytest.mark.ros
+
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "geomotion.yaml"
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """Nested YAML mappings as dotted parameter names."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def yaml_parameters() -> dict:
+    return flatten(yaml.safe_load(CONFIG.read_text())["/**"]["ros__parameters"])
+
+
+def test_yaml_lists_every_declared_parameter_with_its_default():
+    declared = {spec.name: spec.default for spec in PARAMETERS}
+    assert yaml_parameters() == declared
+    for name, value in yaml_parameters().items():  # same types, so a YAML override loads
+        assert type(value) is type(declared[name]), name
+
+
+def test_every_parameter_is_described_and_numbers_have_ranges():
+    for spec in PARAMETERS:
+        descriptor = spec.descriptor()
+        assert len(descriptor.description) > 15, spec.name
+        if isinstance(spec.default, float):
+            assert len(descriptor.floating_point_range) == 1, spec.name
+        elif isinstance(spec.default, int) and not isinstance(spec.default, bool):
+            assert len(descriptor.integer_range) == 1, spec.name
+        if spec.choices:
+            assert spec.default in spec.choices
+
+
+def test_params_file_and_command_line_overrides_reach_the_settings(ros_domain):
+    import rclpy
+
+    context = rclpy.Context()
+    rclpy.init(context=context, args=[
+        "geomotion_node", "--ros-args", "--params-file", str(CONFIG), "-p", "window.size:=6", "-p", "policy:=every_frame",
+    ])
+    node = GeoMotionNode(context=context)
+    try:
+        settings = read_settings(node)
+        assert (settings.window_size, settings.policy, settings.window_stride) == (6, "every_frame", 4)
+        assert settings.input_qos().reliability.name == "BEST_EFFORT"
+        assert settings.output_qos().reliability.name == "RELIABLE"
+        options = settings.backend_options()
+        assert (options.backend, options.checkpoint, options.size) == ("geomotion", None, 518)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def test_out_of_range_and_unknown_choices_are_rejected(ros_context):
+    node = GeoMotionNode(context=ros_context)
+    try:
+        too_big = node.set_parameters([Parameter("window.size", value=100)])[0]
+        assert not too_big.successful
+        bad_choice = node.set_parameters([Parameter("backend", value="magic")])[0]
+        assert not bad_choice.successful and "backend must be one of geomotion, geometric" in bad_choice.reason
+        assert node.get_parameter("backend").value == "geomotion"
+        assert node.set_parameters([Parameter("mask.threshold", value=0.7)])[0].successful
+    finally:
+        node.destroy_node()
+
+
+def test_bad_choice_given_at_start_fails_reading_the_settings(ros_context):
+    node = GeoMotionNode(context=ros_context, parameter_overrides=[Parameter("flow.method", value="farneback")])
+    try:
+        with pytest.raises(ConfigError, match="flow.method must be one of raft, dis"):
+            read_settings(node)
+    finally:
+        node.destroy_node()

@@ -1,0 +1,193 @@
+"""Preprocessing, the official chunk protocols and the network backend, on real DAVIS frames."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision import transforms
+
+from geomotion_core.io import open_frames
+from geomotion_core.io.frames import Frame
+from geomotion_core.pipeline.official import eval_chunks, official_chunks
+from geomotion_core.pipeline.preprocessing import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    imagenet_denormalise,
+    model_input_size,
+    preprocess_frames,
+)
+from geomotion_core.types import WindowPrediction
+
+SEQUENCE = "blackswan"
+
+
+@pytest.fixture(scope="module")
+def davis_frames(davis_root: Path) -> list[Frame]:
+    source = open_frames(davis_root / "JPEGImages" / "480p" / SEQUENCE)
+    return [frame for _, frame in zip(range(22), source)]
+
+
+def test_preprocessing_matches_pil_lanczos_and_torchvision_normalize(davis_frames: list[Frame]) -> None:
+    images = np.stack([frame.image for frame in davis_frames[:3]])
+    official = transforms.Compose([
+        transforms.Resize((70, 56), interpolation=transforms.InterpolationMode.LANCZOS),
+        transforms.ToTensor(),
+        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+    expected = torch.stack([official(Image.fromarray(image)) for image in images])
+    result = preprocess_frames(images, 70, 56)
+    assert result.shape == (3, 3, 70, 56) and result.dtype == torch.float32
+    torch.testing.assert_close(result, expected, rtol=0, atol=1e-6)
+
+
+def test_flow_frames_are_the_resized_frames_before_normalisation(davis_frames: list[Frame]) -> None:
+    images = np.stack([frame.image for frame in davis_frames[:2]])
+    resized = np.stack([np.asarray(Image.fromarray(i).resize((56, 56), Image.Resampling.LANCZOS)) for i in images])
+    rgb = imagenet_denormalise(preprocess_frames(images, 56, 56))
+    expected = torch.from_numpy(resized).permute(0, 3, 1, 2).float() / 255
+    torch.testing.assert_close(rgb, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "keep_aspect", "expected"),
+    [(480, 854, False, (518, 518)), (480, 854, True, (294, 518)), (854, 480, True, (518, 294)), (100, 1000, True, (56, 518)), (10, 1000, True, (14, 518))],
+)
+def test_model_input_size(height: int, width: int, keep_aspect: bool, expected: tuple[int, int]) -> None:
+    assert model_input_size(height, width, 518, keep_aspect) == expected
+
+
+class RecordingBackend:
+    """Test double that records which frames each window holds and marks every pixel with its frame."""
+
+    name = "recording"
+
+    def __init__(self, frames: list[Frame]) -> None:
+        self.lookup = {frame.image.tobytes(): frame.index for frame in frames}
+        self.windows: list[list[int]] = []
+
+    def predict_window(self, frames: np.ndarray, frame_ids=None, intrinsics=None) -> WindowPrediction:
+        indices = [self.lookup[image.tobytes()] for image in frames]
+        self.windows.append(indices)
+        probability = np.broadcast_to(np.array(indices, np.float32)[:, None, None] / 100, frames.shape[:3]).copy()
+        return WindowPrediction(probability=probability, poses=np.tile(np.eye(4), (len(frames), 1, 1)))
+
+    def reset(self) -> None:
+        self.windows.clear()
+
+
+def test_official_protocol_uses_consecutive_non_overlapping_chunks(davis_frames: list[Frame]) -> None:
+    backend = RecordingBackend(davis_frames)
+    chunks = list(official_chunks(backend, davis_frames, chunk_size=8))
+    assert backend.windows == [list(range(0, 8)), list(range(8, 16)), list(range(16, 22))]
+    assert [chunk.worlds.tolist() for chunk in chunks] == [[0] * 8, [1] * 8, [2] * 6]
+    for chunk in chunks:
+        np.testing.assert_allclose(chunk.probability[:, 0, 0], [f.index / 100 for f in chunk.frames])
+
+
+def test_eval_protocol_matches_interleaved_groups_of_the_whole_sequence(davis_frames: list[Frame]) -> None:
+    chunk_size, groups = 3, 4
+    backend = RecordingBackend(davis_frames)
+    chunks = list(eval_chunks(backend, iter(davis_frames), chunk_size, groups))
+    indices = list(range(len(davis_frames)))
+    expected_windows = sorted(
+        group_indices[start : start + chunk_size]
+        for group in range(groups)
+        for group_indices in [indices[group::groups]]
+        for start in range(0, len(group_indices), chunk_size)
+    )
+    assert sorted(backend.windows) == expected_windows
+    # predictions come back in the original frame order
+    order = [frame.index for chunk in chunks for frame in chunk.frames]
+    assert order == indices
+    probability = np.concatenate([chunk.probability[:, 0, 0] for chunk in chunks])
+    np.testing.assert_allclose(probability, np.array(indices) / 100)
+
+
+@pytest.fixture(scope="module")
+def small_options(reference_dir: Path):
+    from geomotion_core.backend import BackendOptions
+
+    small = reference_dir / "small"
+    return BackendOptions(model_config=str(small / "config.json"), checkpoint=str(small / "weights.safetensors"),
+                          flow="dis", size=56, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def network_backend(small_options):
+    from geomotion_core.pipeline.network_backend import NetworkBackend
+
+    return NetworkBackend.from_options(small_options)
+
+
+def test_network_backend_follows_the_official_chain(network_backend, davis_frames: list[Frame]) -> None:
+    """PIL LANCZOS + torchvision Normalize, model forward (second normalisation), cv2 linear resize back."""
+    import cv2
+
+    images = np.stack([frame.image for frame in davis_frames[:4]])
+    network_backend.reset()
+    prediction = network_backend.predict_window(images)
+    official = transforms.Compose([
+        transforms.Resize((56, 56), interpolation=transforms.InterpolationMode.LANCZOS),
+        transforms.ToTensor(),
+        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+    normalised = torch.stack([official(Image.fromarray(image)) for image in images])
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    flow = network_backend.flow_estimator.magnitudes((normalised * std + mean).clamp(0, 1))
+    with torch.inference_mode():
+        output = network_backend.model(normalised[None], flow[None])
+    expected = np.stack([cv2.resize(m, (854, 480), interpolation=cv2.INTER_LINEAR) for m in output.motion_mask[0].numpy()])
+    assert prediction.probability.shape == (4, 480, 854) and prediction.probability.dtype == np.float32
+    np.testing.assert_allclose(prediction.probability, expected, atol=1e-4)
+    assert prediction.poses.shape == (4, 4, 4) and prediction.poses.dtype == np.float64
+    np.testing.assert_allclose(prediction.poses, output.camera_poses[0].double().numpy(), atol=1e-6)
+    assert {"preprocess", "flow", "network", "postprocess"} <= set(prediction.timings)
+
+
+def test_sliding_windows_reuse_cached_tokens_and_flow(network_backend, davis_frames: list[Frame]) -> None:
+    images = np.stack([frame.image for frame in davis_frames[:6]])
+    network_backend.reset()
+    fresh = [network_backend.predict_window(images[start : start + 4]) for start in (0, 2)]
+    encoded: list[int] = []
+    original_encode = network_backend.model.encode
+    network_backend.model.encode = lambda batch: (encoded.append(batch.shape[1]), original_encode(batch))[1]
+    try:
+        cached = [network_backend.predict_window(images[start : start + 4], frame_ids=range(start, start + 4))
+                  for start in (0, 2)]
+    finally:
+        del network_backend.model.encode
+    assert encoded == [4, 2]  # the second window encodes only its two new frames
+    for with_cache, without in zip(cached, fresh):
+        np.testing.assert_allclose(with_cache.probability, without.probability, atol=1e-5)
+        np.testing.assert_allclose(with_cache.poses, without.poses, atol=1e-5)
+
+
+def test_keep_aspect_and_points_at_input_size(small_options, davis_frames: list[Frame]) -> None:
+    from dataclasses import replace
+
+    from geomotion_core.pipeline.network_backend import NetworkBackend
+
+    backend = NetworkBackend.from_options(replace(small_options, size=70, keep_aspect=True, points=True))
+    prediction = backend.predict_window(np.stack([frame.image for frame in davis_frames[:2]]))
+    assert prediction.probability.shape == (2, 480, 854)
+    assert prediction.points.shape == (2, 480, 854, 3) and np.isfinite(prediction.points).all()
+
+
+def test_missing_checkpoint_is_a_checkpoint_error_unless_random_weights_are_allowed(
+    small_options, tmp_path: Path, monkeypatch
+) -> None:
+    from dataclasses import replace
+
+    from geomotion_core.errors import CheckpointError
+    from geomotion_core.pipeline.model_loading import load_network
+
+    monkeypatch.setenv("GEOMOTION_HOME", str(tmp_path))
+    with pytest.raises(CheckpointError, match="no GeoMotion checkpoint"):
+        load_network(replace(small_options, checkpoint=None), torch.device("cpu"))
+    with pytest.raises(CheckpointError, match="not found"):
+        load_network(replace(small_options, checkpoint=str(tmp_path / "absent.pth")), torch.device("cpu"))
+    model = load_network(replace(small_options, checkpoint=None, allow_random_weights=True), torch.device("cpu"))
+    assert not model.training and model.config.enc_embed_dim == 64
