@@ -55,7 +55,9 @@ def build_dis() -> FlowEstimator | None:
     return DISFlowEstimator()
 
 
-def time_per_pair(estimator: FlowEstimator, frames: torch.Tensor, repeats: int, synchronize: Callable[[], None]) -> float:
+def time_per_pair(
+    estimator: FlowEstimator, frames: torch.Tensor, repeats: int, synchronize: Callable[[], None]
+) -> float:
     """Median milliseconds per pair over ``repeats`` calls on all consecutive pairs."""
     sources, targets = frames[:-1], frames[1:]
     estimator.flow(sources[:1], targets[:1])  # warm-up
@@ -79,6 +81,7 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sequence", default="blackswan")
+    parser.add_argument("--methods", nargs="+", choices=("raft", "dis"), default=["raft", "dis"])
     args = parser.parse_args()
 
     frames = load_frames(args.pairs + 1, args.size, args.sequence)
@@ -94,15 +97,17 @@ def main() -> None:
             torch.cuda.synchronize(device)
 
     print(f"{args.pairs} pairs of {args.size}x{args.size} frames on {args.device} ({name})")
-    raft, weights = build_raft(args)
-    raft_ms = time_per_pair(raft, frames, args.repeats, synchronize)
-    print(f"RAFT-large  {raft_ms:9.1f} ms/pair  ({args.updates} updates, batch {args.batch_size}, "
-          f"{args.precision}, {weights})")
-    dis = build_dis()
-    if dis is None:
-        print("DIS         not available (geomotion_core.flow.dis is missing)")
-    else:
-        print(f"OpenCV DIS  {time_per_pair(dis, frames.cpu(), args.repeats, lambda: None):9.1f} ms/pair  (CPU)")
+    if "raft" in args.methods:
+        raft, weights = build_raft(args)
+        raft_ms = time_per_pair(raft, frames, args.repeats, synchronize)
+        print(f"RAFT-large  {raft_ms:9.1f} ms/pair  ({args.updates} updates, batch {args.batch_size}, "
+              f"{args.precision}, {weights})")
+    if "dis" in args.methods:
+        dis = build_dis()
+        if dis is None:
+            print("DIS         not available (geomotion_core.flow.dis is missing)")
+        else:
+            print(f"OpenCV DIS  {time_per_pair(dis, frames.cpu(), args.repeats, lambda: None):9.1f} ms/pair  (CPU)")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ meant for a GPU; on a CPU limit it, e.g.::
     .venv/bin/python benchmarks/bench_model.py --frames 1,2 --sizes 224x224,518x518 --precision fp32
 
 Peak memory: CUDA's peak allocated bytes on a GPU; on Linux CPUs the process's peak resident set,
-reset before each case through ``/proc/self/clear_refs``.
+reset before each case through ``/proc/self/clear_refs``. On a shared CPU the process CPU time per
+frame (``cpu ms/frame``) is steadier than the wall time.
 """
 from __future__ import annotations
 
@@ -35,8 +36,10 @@ class Case:
     width: int
     frames: int
     precision: str
+    sdpa: str
     ms_per_frame: float | None = None
     ms_per_clip: float | None = None
+    cpu_ms_per_frame: float | None = None
     peak_mib: float | None = None
     note: str = ""
 
@@ -47,13 +50,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--frames", default="1,8,16,32", help="comma-separated clip lengths N")
     parser.add_argument("--sizes", default="518x518,294x518", help="comma-separated HxW (multiples of 14)")
     parser.add_argument("--precision", default="fp32,bf16", help="comma-separated: fp32, bf16, fp16 (autocast)")
+    parser.add_argument("--threads", type=int, help="CPU intra-op threads (default: PyTorch's choice)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--config", type=Path, help="JSON file whose 'model' object is a GeoMotionConfig")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model first")
     parser.add_argument(
-        "--sdpa", default="default", choices=["default", "math"],
-        help="'math' forces the math attention kernel, as the official code does for fp32 on CPU",
+        "--sdpa", default="default",
+        help="comma-separated: default (PyTorch's choice) and/or math (forced, as the official code "
+        "does for fp32; on a CPU it materialises the attention matrix)",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     return parser.parse_args(argv)
@@ -94,18 +99,19 @@ def run_case(model: torch.nn.Module, case: Case, device: torch.device, args: arg
     flow = (torch.rand(1, case.frames, case.height, case.width, generator=generator) * 10).to(device)
     dtype = PRECISIONS[case.precision]
     autocast = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
-    kernel = sdpa_kernel([SDPBackend.MATH]) if args.sdpa == "math" else contextlib.nullcontext()
+    kernel = sdpa_kernel([SDPBackend.MATH]) if case.sdpa == "math" else contextlib.nullcontext()
     reset_peak(device)
     try:
         with torch.inference_mode(), autocast, kernel:
             for _ in range(args.warmup):
                 model(images, flow)
             synchronise(device)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             for _ in range(args.repeats):
                 model(images, flow)
             synchronise(device)
             elapsed = (time.perf_counter() - start) / args.repeats
+            cpu_elapsed = (time.process_time() - cpu_start) / args.repeats
     except torch.OutOfMemoryError:
         case.note = "out of memory"
         return case
@@ -114,13 +120,28 @@ def run_case(model: torch.nn.Module, case: Case, device: torch.device, args: arg
             torch.cuda.empty_cache()
     case.ms_per_clip = elapsed * 1000
     case.ms_per_frame = case.ms_per_clip / case.frames
+    case.cpu_ms_per_frame = cpu_elapsed * 1000 / case.frames
     case.peak_mib = peak_mib(device)
     return case
 
 
+def format_case(case: Case) -> str:
+    head = f"{case.height}x{case.width:<4} {case.frames:>3} {case.precision:>5} {case.sdpa:>7}"
+    if case.note:
+        return f"{head} {case.note}"
+    peak = f"{case.peak_mib:9.0f}" if case.peak_mib is not None else f"{'-':>9}"
+    return f"{head} {case.ms_per_frame:10.1f} {case.ms_per_clip:10.1f} {case.cpu_ms_per_frame:12.1f} {peak}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    for value, allowed in ((args.sdpa, ("default", "math")), (args.precision, tuple(PRECISIONS))):
+        unknown = set(value.split(",")) - set(allowed)
+        if unknown:
+            raise SystemExit(f"unknown choice(s) {sorted(unknown)}; allowed: {', '.join(allowed)}")
     device = pick_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     config = (
         GeoMotionConfig.from_dict(json.loads(args.config.read_text())["model"])
         if args.config else GeoMotionConfig.official()
@@ -134,21 +155,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, "
-          f"built in {time.perf_counter() - build_start:.1f} s, sdpa {args.sdpa}", flush=True)
-    print(f"{'size':>9} {'N':>3} {'prec':>5} {'ms/frame':>10} {'ms/clip':>10} {'peak MiB':>9}", flush=True)
+          f"built in {time.perf_counter() - build_start:.1f} s", flush=True)
+    print(f"{'size':<9} {'N':>3} {'prec':>5} {'sdpa':>7} {'ms/frame':>10} {'ms/clip':>10} "
+          f"{'cpu ms/frame':>12} {'peak MiB':>9}", flush=True)
     results = []
     for size in args.sizes.split(","):
         height, width = (int(v) for v in size.lower().split("x"))
         for frames in (int(v) for v in args.frames.split(",")):
             for precision in args.precision.split(","):
-                case = run_case(model, Case(height, width, frames, precision), device, args)
-                results.append(case)
-                if case.note:
-                    print(f"{size:>9} {frames:>3} {precision:>5} {case.note}", flush=True)
-                else:
-                    peak = f"{case.peak_mib:9.0f}" if case.peak_mib is not None else f"{'-':>9}"
-                    print(f"{size:>9} {frames:>3} {precision:>5} {case.ms_per_frame:10.1f} "
-                          f"{case.ms_per_clip:10.1f} {peak}", flush=True)
+                for sdpa in args.sdpa.split(","):
+                    case = run_case(model, Case(height, width, frames, precision, sdpa), device, args)
+                    results.append(case)
+                    print(format_case(case), flush=True)
     if args.json:
         args.json.write_text(json.dumps([asdict(case) for case in results], indent=1))
     return 0

@@ -26,6 +26,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DAVIS = ROOT.parent / "shared" / "data" / "DAVIS2016"
+RUN_MAIN = "import sys; from geomotion_ros.node import main; sys.exit(main())"
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,7 +55,7 @@ def load_frames(root: Path, sequence: str, width: int, height: int) -> list[np.n
 
 def start_node(args: argparse.Namespace, env: dict[str, str], log) -> subprocess.Popen:
     script = shutil.which("geomotion_node", path=str(Path(sys.executable).parent))
-    entry = [script] if script else [sys.executable, "-c", "import sys; from geomotion_ros.node import main; sys.exit(main())"]
+    entry = [script] if script else [sys.executable, "-c", RUN_MAIN]
     parameters = [f"backend:={args.backend}", "flow.method:=dis", "policy:=latest", "stream.end_after:=0.0",
                   "diagnostics.period:=0.5", *args.param]
     command = entry + ["--ros-args", "--params-file", str(ROOT / "config" / "geomotion.yaml")]
@@ -85,9 +86,10 @@ def main() -> int:
     camera = rclpy.create_node("bench_camera")
     arrivals: list[tuple[float, float]] = []  # (stamp, arrival) of each mask
     diagnostics: list[dict[str, str]] = []
-    camera.create_subscription(
-        Image, "motion_mask/image",
-        lambda m: arrivals.append((m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, time.time())), QoSProfile(depth=50))
+    def on_mask(msg: Image) -> None:
+        arrivals.append((msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, time.time()))
+
+    camera.create_subscription(Image, "motion_mask/image", on_mask, QoSProfile(depth=50))
     camera.create_subscription(
         DiagnosticArray, "/diagnostics",
         lambda m: diagnostics.append({kv.key: kv.value for kv in m.status[0].values}), QoSProfile(depth=10))

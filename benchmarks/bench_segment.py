@@ -39,8 +39,11 @@ def main() -> None:
     parser.add_argument("--sequence", default="blackswan")
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     source = SHARED / "data" / "DAVIS2016" / "JPEGImages" / "480p" / args.sequence
     options = preset_options(args.preset, args.device)
@@ -61,7 +64,8 @@ def main() -> None:
     print(f"{'all but load':<12}{processing:>10.1f}   ({1000 / processing:.2f} frames/s)")
     if args.json:
         Path(args.json).write_text(json.dumps({"preset": args.preset, "frames": summary.frames, "device": device,
-                                               "ms_per_frame": per_frame_ms}, indent=1))
+                                               "threads": torch.get_num_threads(), "ms_per_frame": per_frame_ms},
+                                              indent=1))
 
 
 if __name__ == "__main__":

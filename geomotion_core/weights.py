@@ -100,12 +100,22 @@ def package_dir(package: str) -> Path | None:
 
 
 def candidate_paths(key: str, explicit: str | os.PathLike | None = None) -> list[Path]:
-    """Every path looked at for this weight, in order."""
+    """Every path looked at for this weight, in order.
+
+    For a file that ships inside a package (the SAM2 config), an explicit relative name is also
+    looked for inside that package (``configs/sam2.1/sam2.1_hiera_t.yaml``), and an explicit name
+    is never swapped for the default file: a config chosen by the user is that config or an error.
+    """
     spec = weight_spec(key)
+    package = package_dir(spec.bundled[0]) if spec.bundled else None
     paths = [Path(explicit).expanduser()] if explicit else []
+    if explicit and spec.bundled:
+        if package is not None and not paths[0].is_absolute():
+            paths.append(package / explicit)
+        return paths
     paths.append(weights_home() / spec.filename)
-    if spec.bundled and (folder := package_dir(spec.bundled[0])) is not None:
-        paths.append(folder / spec.bundled[1])
+    if package is not None and spec.bundled:
+        paths.append(package / spec.bundled[1])
     return paths
 
 

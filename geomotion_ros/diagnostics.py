@@ -87,14 +87,23 @@ class PipelineMonitor:
             )
 
 
-def pipeline_status(name: str, snapshot: PipelineSnapshot, device: str, window: str, active: bool) -> DiagnosticStatus:
-    """One DiagnosticStatus: OK while frames flow, WARN on drops/rejections/errors, ERROR if idle-inactive."""
+def pipeline_status(
+    name: str, snapshot: PipelineSnapshot, device: str, window: str, active: bool, drops_expected: bool
+) -> DiagnosticStatus:
+    """One DiagnosticStatus with every counter.
+
+    ERROR while not active; WARN after inference errors or rejected images, and after drops when
+    the policy should not drop (``every_frame``); OK otherwise (``latest`` drops by design).
+    """
     if not active:
         level, message = DiagnosticStatus.ERROR, "not active"
     elif snapshot.errors or snapshot.rejected:
-        level, message = DiagnosticStatus.WARN, f"{snapshot.errors} inference errors, {snapshot.rejected} rejected images"
+        level = DiagnosticStatus.WARN
+        message = f"{snapshot.errors} inference errors, {snapshot.rejected} rejected images"
+    elif snapshot.dropped and not drops_expected:
+        level, message = DiagnosticStatus.WARN, f"{snapshot.dropped} frames dropped"
     elif snapshot.dropped:
-        level, message = DiagnosticStatus.WARN, f"{snapshot.dropped} frames dropped to bound latency"
+        level, message = DiagnosticStatus.OK, f"running; {snapshot.dropped} stale frames skipped (policy latest)"
     else:
         level, message = DiagnosticStatus.OK, "running"
     values = {

@@ -11,7 +11,9 @@ from std_msgs.msg import Header
 from geomotion_core.io.overlay import render_overlay
 from geomotion_ros.conversions import array_to_image
 
-_XYZ_FIELDS = [PointField(name=axis, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, axis in enumerate("xyz")]
+_XYZ_FIELDS = [
+    PointField(name=axis, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, axis in enumerate("xyz")
+]
 
 
 def mask_image(mask: np.ndarray, header: Header) -> Image:

@@ -112,7 +112,9 @@ class GeoMotionNode(LifecycleNode):
         self.tracker = FrameTracker(image_slots=settings.max_queue + 2 * settings.window_size)
         self._path_poses = deque(maxlen=settings.trajectory_length)
         self._create_outputs(settings)
-        self._reset_service = self.create_service(Trigger, "~/reset", self._on_reset, callback_group=self._service_group)
+        self._reset_service = self.create_service(
+            Trigger, "~/reset", self._on_reset, callback_group=self._service_group
+        )
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diagnostics_timer = self.create_timer(
             settings.diagnostics_period, self._publish_diagnostics, callback_group=self._service_group
@@ -134,6 +136,7 @@ class GeoMotionNode(LifecycleNode):
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_input()
         self._publish_results(self.engine.flush())
+        self._restart_stream()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -264,6 +267,8 @@ class GeoMotionNode(LifecycleNode):
                 elif end_after and self._stream_open and time.monotonic() - self._last_arrival > end_after:
                     self._end_stream()
             except Exception as error:  # a failing window must not stop the node; the engine restarts
+                if self._stop.is_set():
+                    break  # shutting down: publishers may already be gone
                 self.monitor.inference_failed()
                 self.get_logger().error(f"inference failed: {type(error).__name__}: {error}",
                                         throttle_duration_sec=5.0)
@@ -284,12 +289,19 @@ class GeoMotionNode(LifecycleNode):
             self._worker = None
 
     def _publish_results(self, results: list[FrameResult]) -> None:
+        """Publish each result's messages, then the trajectory once (it costs ~15 us per pose)."""
+        published = False
         for result in results:
             frame = self.tracker.take(result.index)
             if frame is None:
                 self.get_logger().warning(f"result for an untracked frame (stamp {result.stamp:.6f}) skipped")
                 continue
             self._publish(result, frame)
+            published = True
+        if published and self._outputs.trajectory.get_subscription_count() > 0:
+            self._path.header = self._path_poses[-1].header
+            self._path.poses = list(self._path_poses)
+            self._outputs.trajectory.publish(self._path)
 
     def _publish(self, result: FrameResult, frame: TrackedFrame) -> None:
         outputs, settings, header = self._outputs, self.settings, frame.header
@@ -304,21 +316,19 @@ class GeoMotionNode(LifecycleNode):
             outputs.overlay.publish(messages.overlay_image(frame.rgb, mask, header))
         pose = messages.pose_stamped(result.pose, header, settings.trajectory_frame)
         outputs.pose.publish(pose)
-        self._publish_trajectory(pose, frame.epoch)
+        self._extend_trajectory(pose, frame.epoch)
         if outputs.points is not None and result.points is not None:
             outputs.points.publish(
                 messages.static_points(result.points, mask, settings.points_stride, header, settings.trajectory_frame)
             )
         self.monitor.frame_published(frame.arrival, time.monotonic())
 
-    def _publish_trajectory(self, pose: PoseStamped, epoch: int) -> None:
+    def _extend_trajectory(self, pose: PoseStamped, epoch: int) -> None:
+        """Append to the bounded trajectory; a new stream starts a new one."""
         if epoch != self._path_epoch:
             self._path_poses.clear()
             self._path_epoch = epoch
         self._path_poses.append(pose)
-        self._path.header = pose.header
-        self._path.poses = list(self._path_poses)
-        self._outputs.trajectory.publish(self._path)
 
     # ----------------------------------------------------------------------------- services, diagnostics
 
@@ -351,6 +361,7 @@ class GeoMotionNode(LifecycleNode):
             device=str(getattr(self.engine.backend, "device", settings.device)),
             window=f"{settings.window_size} frames, stride {settings.window_stride}, policy {settings.policy}",
             active=self._active,
+            drops_expected=settings.policy == "latest",
         )
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

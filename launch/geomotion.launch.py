@@ -24,13 +24,15 @@ def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare(PACKAGE)
     image_topic = LaunchConfiguration("image_topic")
     arguments = [
-        DeclareLaunchArgument("namespace", default_value="geomotion", description="namespace of the node and its topics"),
+        DeclareLaunchArgument("namespace", default_value="geomotion",
+                              description="namespace of the node and its topics"),
         DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "geomotion.yaml"]),
                               description="YAML parameters file (/**: ros__parameters:)"),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw", description="input sensor_msgs/Image"),
         DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info",
                               description="input sensor_msgs/CameraInfo"),
-        DeclareLaunchArgument("use_sim_time", default_value="false", description="true when replaying a bag with --clock"),
+        DeclareLaunchArgument("use_sim_time", default_value="false",
+                              description="true when replaying a bag with --clock"),
         DeclareLaunchArgument("use_shm_profile", default_value="true",
                               description="load the Fast DDS shared-memory profile for large images"),
         DeclareLaunchArgument("log_level", default_value="info", description="node log level"),
@@ -45,7 +47,10 @@ def generate_launch_description() -> LaunchDescription:
         executable="geomotion_node",
         name="geomotion_node",
         namespace=LaunchConfiguration("namespace"),
-        parameters=[LaunchConfiguration("params_file"), {"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)}],
+        parameters=[
+            LaunchConfiguration("params_file"),
+            {"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)},
+        ],
         remappings=[
             ("image", image_topic),
             ("image/compressed", [image_topic, "/compressed"]),

@@ -10,6 +10,7 @@ import pytest
 
 from geomotion_core.cli import main
 from geomotion_core.demo import DemoClipConfig, render_clip, write_clip
+from geomotion_core.demo.scoring import score_masks
 
 CONFIG = DemoClipConfig(frames=6)
 
@@ -67,3 +68,28 @@ def test_write_clip_round_trip(tmp_path: Path, clip) -> None:
     np.testing.assert_array_equal(frame, clip.frames[3])
     np.testing.assert_array_equal(truth > 0, clip.masks[3])
     assert set(np.unique(truth)) == {0, 255}
+
+
+def test_scores_of_perfect_and_empty_predictions(clip) -> None:
+    perfect = score_masks(clip.masks, clip.masks)
+    assert (perfect.j_mean, perfect.f_mean, perfect.frames) == (1.0, 1.0, 6)
+    empty = score_masks(np.zeros_like(clip.masks), clip.masks)
+    assert empty.j_mean == 0.0 and empty.f_mean == 0.0
+
+
+def test_demo_command_segments_and_scores_the_clip(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("GEOMOTION_HOME", str(tmp_path / "no_weights"))
+    picture = tmp_path / "readme" / "demo_overlay.png"
+    assert main(["demo", "-o", str(tmp_path / "out"), "--frames", "8", "--device", "cpu", "--no-progress",
+                 "--picture", str(picture)]) == 0
+    printed = capsys.readouterr().out
+    assert "backend geometric" in printed
+    masks = sorted((tmp_path / "out" / "segmentation" / "masks").glob("*.png"))
+    assert len(masks) == 8
+    predicted = np.stack([cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0 for path in masks])
+    expected = score_masks(predicted, render_clip(replace(CONFIG, frames=8)).masks)
+    assert f"J {expected.j_mean:.3f}  F {expected.f_mean:.3f}" in printed
+    assert expected.j_mean > 0.3  # the weight-free backend finds the moving objects
+    image = cv2.imread(str(picture))
+    assert image.shape == (CONFIG.height, 3 * CONFIG.width + 8, 3)
+    assert (tmp_path / "out" / "demo_overlay.png").is_file()

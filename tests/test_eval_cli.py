@@ -100,20 +100,45 @@ def test_eval_errors_are_one_line_exit_2(layout, tmp_path, capsys, arguments, me
     assert error.startswith("geomotion eval: error:") and message in error and "\n" not in error
 
 
+@pytest.mark.slow  # builds the small network and segments 5 frames
 def test_benchmark_segments_scores_and_times(layout, reference_dir, tmp_path, capsys):
     small = reference_dir / "small"
     out = tmp_path / "bench"
     code = main([
-        "benchmark", "--benchmark", "davis2016", "--data", str(layout), "--list", "all", "-o", str(out),
+        "benchmark", "--benchmark", "davis2016", "--data", str(layout), "--sequences", "libby", "-o", str(out),
         "--model-config", str(small / "config.json"), "--checkpoint", str(small / "weights.safetensors"),
         "--flow", "dis", "--size", "56", "--device", "cpu", "--chunk-size", "4", "--per-frame", "--no-progress",
     ])  # fmt: skip
     assert code == 0
     data = json.loads((out / "report.json").read_text())
-    assert data["sequence_list"] == "all" and data["frames"] == 2 * FRAMES
+    assert data["sequence_list"] == "custom" and data["frames"] == FRAMES
+    assert 0.0 <= data["per_sequence"]["libby"]["J&F-Mean"] <= 1.0
     timing = data["timing"]
-    assert timing["frames"] == 2 * FRAMES and timing["ms_per_frame"] > 0
+    assert timing["frames"] == FRAMES and timing["ms_per_frame"] > 0 and "network" in timing["stage_ms_per_frame"]
     assert len(timing["per_sequence"]["libby"]["frame_ms"]) == FRAMES
     assert (out / "per_sequence.csv").is_file() and (out / "jf_per_sequence.png").is_file()
     assert sorted(p.name for p in (out / "libby" / "masks").iterdir()) == [f"{i:05d}.png" for i in range(FRAMES)]
     assert "ms/frame" in capsys.readouterr().out
+
+
+def test_benchmark_feeds_only_annotated_frames_of_sparse_benchmarks(davis_root, tmp_path, monkeypatch):
+    """FBMS: the segmenter sees exactly the annotated frames, under their own names."""
+    import geomotion_core.pipeline as pipeline
+    from geomotion_core.cli.benchmark import _segment_sequence
+    from geomotion_core.eval import benchmark_sequences
+
+    root = tmp_path / "FBMS"
+    for kind, target, step in (("JPEGImages", "JPEGImages", 1), ("Annotations", "Annotations", 4)):
+        folder = root / target / "cars1"
+        folder.mkdir(parents=True)
+        for path in sorted((davis_root / kind / "480p" / "car-shadow").iterdir())[:12:step]:
+            shutil.copy(path, folder / path.name)
+    seen = {}
+
+    def record(source, out_dir, options):
+        seen["frames"] = sorted(path.name for path in Path(source).iterdir())
+
+    monkeypatch.setattr(pipeline, "segment_to_folder", record)
+    (sequence,) = benchmark_sequences("fbms-59", root, sequences=["cars1"]).sequences
+    _segment_sequence(sequence, tmp_path / "out", options=None, annotated_only=True)
+    assert seen["frames"] == ["00000.jpg", "00004.jpg", "00008.jpg"]

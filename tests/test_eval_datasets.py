@@ -163,3 +163,43 @@ def test_sequence_names_from_text_or_file(tmp_path):
     assert read_sequence_names(f"@{listing}") == (["camel", "libby"], "file:moving_val_sequences.txt")
     with pytest.raises(InputError, match="cannot read the sequence list"):
         read_sequence_names(f"@{tmp_path / 'absent.txt'}")
+
+
+def _palette_png(labels: np.ndarray, path: Path) -> None:
+    image = Image.fromarray(labels.astype(np.uint8), mode="P")
+    image.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0] + [0, 0, 64] * 253)  # ids 1, 2 and dark ids
+    image.save(path)
+
+
+def test_palette_masks_are_read_as_object_ids_and_matched(davis_layout, tmp_path):
+    """Real GT split into two palette objects; predicted ids swapped: both objects match exactly."""
+    gt_root, pred_root = tmp_path / "gt", tmp_path / "pred"
+    for root in (gt_root, pred_root):
+        (root / SEQUENCE).mkdir(parents=True)
+    for path in sorted((davis_layout / "Annotations" / "480p" / SEQUENCE).iterdir()):
+        foreground = np.asarray(Image.open(path)) > 0
+        left = np.zeros_like(foreground)
+        left[:, :500] = True
+        _palette_png(np.select([foreground & left, foreground], [1, 2], 0), gt_root / SEQUENCE / path.name)
+        _palette_png(np.select([foreground & left, foreground], [2, 1], 0), pred_root / SEQUENCE / path.name)
+    from geomotion_core.eval.masks import read_labels
+
+    labels = read_labels(gt_root / SEQUENCE / "00000.png")
+    assert set(np.unique(labels)) == {0, 1, 2}
+    report = evaluate_folders(gt_root, pred_root, "davis2017-multi")
+    assert [unit.name for unit in report.units] == [f"{SEQUENCE}_1", f"{SEQUENCE}_2"]
+    assert all(np.allclose(unit.J, 1.0) and np.allclose(unit.F, 1.0) for unit in report.units)
+    binary = evaluate_folders(gt_root, pred_root, "davis")  # ids merged: also a perfect match
+    assert binary.units[0].J == pytest.approx(np.ones(FRAMES))
+
+
+def test_davis2016_moving_lists_name_the_moving_sequences_only(davis_root):
+    from geomotion_core.eval.datasets import BENCHMARKS
+
+    lists = BENCHMARKS["davis2016-m"].lists
+    assert len(lists["moving22"]) == 22 and len(lists["moving16"]) == 16
+    assert set(lists["moving16"]) <= set(lists["geomotion"]) and "camel" not in lists["moving22"]
+    chosen = benchmark_sequences("davis2016-m", davis_root, sequences=["camel", "libby"])
+    assert [s.name for s in chosen.sequences] == ["camel", "libby"]
+    with pytest.raises(InputError, match="bike-packing"):
+        benchmark_sequences("davis2016-m", davis_root, sequence_list="moving22")

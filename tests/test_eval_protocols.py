@@ -150,6 +150,13 @@ def test_multi_object_counts_objects_of_the_first_frame_and_ignores_void():
     assert unit.F.tolist() == [1.0, 1.0]
 
 
+def test_multi_object_sequence_without_object_in_first_frame_is_reported_unscored():
+    gt = _objects([{}, {1: LEFT}])  # the DAVIS-2017 toolkit takes the object count from frame 0
+    data = evaluate_sequences({"late": (gt, gt), "seq": (gt[::-1], gt[::-1])}, "davis2017-multi").to_dict()
+    assert data["unscored_sequences"] == ["late"]
+    assert list(data["per_object"]) == ["seq_1"] and data["sequences"] == 2
+
+
 def test_multi_object_pads_missing_proposals_with_empty_masks():
     gt = _objects([{1: LEFT, 2: RIGHT}] * 2)
     pred = _objects([{1: RIGHT}] * 2)

@@ -41,9 +41,11 @@ def real_pairs(davis_root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 @pytest.fixture(scope="module")
 def real_reports(real_pairs) -> dict[str, dict]:
     """Each protocol's report, computed once for all the checks below."""
-    return {protocol: evaluate_sequences(real_pairs, protocol).to_dict() for protocol in ("davis", "davis2016", "easi3r")}
+    protocols = ("davis", "davis2016", "easi3r")
+    return {protocol: evaluate_sequences(real_pairs, protocol).to_dict() for protocol in protocols}
 
 
+@pytest.mark.slow  # scores 229 real frames under three protocols (a few seconds on 2 cores)
 @pytest.mark.parametrize(("protocol", "aggregate"), sorted(REPORTED))
 def test_shifted_gt_reproduces_reported_numbers(real_reports, protocol, aggregate):
     data = real_reports[protocol]
@@ -52,6 +54,7 @@ def test_shifted_gt_reproduces_reported_numbers(real_reports, protocol, aggregat
     assert [data["dataset"][aggregate][key] for key in KEYS] == pytest.approx(expected, abs=5e-7)
 
 
+@pytest.mark.slow
 def test_shifted_gt_per_sequence_j_means(real_reports):
     per_sequence = real_reports["davis"]["per_sequence"]
     assert {name: entry["J-Mean"] for name, entry in per_sequence.items()} == pytest.approx(PER_SEQUENCE_J, abs=5e-7)
@@ -68,5 +71,6 @@ def test_folders_on_disk_score_like_memory(real_pairs, davis_root, tmp_path):
         for path, mask in zip(sorted((annotations / name).glob("*.png")), pred):
             Image.fromarray(mask).save(pred_root / name / path.name)
     report = evaluate_folders(annotations, pred_root, "davis", sequences=["car-shadow"])
-    assert report.to_dict()["per_sequence"]["car-shadow"]["J-Mean"] == pytest.approx(PER_SEQUENCE_J["car-shadow"], abs=5e-7)
+    j_mean = report.to_dict()["per_sequence"]["car-shadow"]["J-Mean"]
+    assert j_mean == pytest.approx(PER_SEQUENCE_J["car-shadow"], abs=5e-7)
     assert report.units[0].frames[0] == "00000" and len(report.units[0].frames) == 40

@@ -129,6 +129,19 @@ def test_damaged_weights_raise_checkpoint_error(raft_weights: Path, tmp_path: Pa
         RaftFlowEstimator.from_weights(path)
 
 
+def test_flow_can_feed_a_trained_layer(estimator: RaftFlowEstimator, frames: torch.Tensor) -> None:
+    """Training feeds flow magnitudes to layers with gradients: the result must not be an inference tensor."""
+    magnitudes = estimator.magnitudes(frames[:2])
+    layer = torch.nn.Conv2d(1, 1, 3)
+    layer(magnitudes[:, None]).sum().backward()
+    assert layer.weight.grad is not None
+
+
+def test_mismatched_pairs_are_an_input_error(estimator: RaftFlowEstimator, frames: torch.Tensor) -> None:
+    with pytest.raises(InputError, match="one shape"):
+        estimator.flow(frames[:2], frames[:1])
+
+
 def test_frames_too_small_for_raft_are_an_input_error(estimator: RaftFlowEstimator) -> None:
     tiny = torch.rand(1, 3, 64, 96)
     with pytest.raises(InputError, match="128"):

@@ -180,6 +180,7 @@ def test_missing_file_and_tensorless_pth(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "absent.pth")
     path = tmp_path / "other.pth"
-    torch.save({"epoch": 3}, path)
-    with pytest.raises(CheckpointError, match="without a model state dict"):
-        load_checkpoint(path)
+    for content in ({"epoch": 3}, torch.zeros(3), {"model_state_dict": {}}):
+        torch.save(content, path)
+        with pytest.raises(CheckpointError, match="without a model state dict"):
+            load_checkpoint(path)

@@ -104,19 +104,22 @@ def capture_intermediates(model: GeoMotion) -> tuple[dict[str, torch.Tensor], li
 def test_float32_intermediates_match_official(reference_dir: Path) -> None:
     model, inputs = load_reference(reference_dir, "small")
     expected = load_file(reference_dir / "small" / "intermediates.safetensors")
+    config = model.config
     batch, frames, _, height, width = inputs["imgs"].shape
-    grid_h, grid_w = height // 14, width // 14
+    grid_h, grid_w = height // config.patch_size, width // config.patch_size
     seen, hooks = capture_intermediates(model)
-    seen["dec_pos"] = patch_positions(grid_h, grid_w, 5).expand(batch * frames, -1, -1)
+    positions = patch_positions(grid_h, grid_w, config.num_register_tokens)
+    seen["dec_pos"] = positions.expand(batch * frames, -1, -1)
     seen["enc_pos_embed_used"] = model.encoder.position_embedding(grid_h, grid_w, torch.float32).detach()
     with torch.inference_mode():
         model(inputs["imgs"], inputs["flows"])
     for hook in hooks:
         hook.remove()
     normed = seen.pop("enc_x_norm")
+    registers_end = 1 + config.enc_num_register_tokens
     seen["enc_x_norm_clstoken"] = normed[:, 0]
-    seen["enc_x_norm_regtokens"] = normed[:, 1:5]
-    seen["enc_x_norm_patchtokens"] = normed[:, 5:]
+    seen["enc_x_norm_regtokens"] = normed[:, 1:registers_end]
+    seen["enc_x_norm_patchtokens"] = normed[:, registers_end:]
     missing = sorted(set(expected) - set(seen))
     assert not missing, f"intermediates not captured: {missing}"
     assert torch.equal(seen["dec_pos"], expected["dec_pos"])

@@ -72,6 +72,7 @@ def test_official_preset_equals_reference_full_size(reference_config: dict) -> N
         ({"dec_depth": 0}, "must be positive"),
         ({"flow_channels": [8, 8, 8, 8, 8, 8, 8]}, "reach beyond"),
         ({"image_std": [0.2, 0.0, 0.2]}, "image_std"),
+        ({"enc_interpolate_offset": 0.1}, "enc_interpolate_offset must be 0.0"),
         ({"bogus": 1}, "unknown model config keys: bogus"),
     ],
 )
@@ -183,7 +184,8 @@ def test_bf16_autocast_keeps_heads_in_float32(small_model: GeoMotion, small_inpu
     assert (out.motion_mask - reference.motion_mask).abs().mean() < 0.05
 
 
-def test_flow_features_equal_full_resolution_conv_and_bilinear_resize() -> None:
+@pytest.mark.parametrize("patch_size", [14, 7])
+def test_flow_features_equal_full_resolution_conv_and_bilinear_resize(patch_size: int) -> None:
     torch.manual_seed(3)
     config = dataclasses.replace(GeoMotionConfig.official(), flow_channels=(8, 16, 12))
     encoder = GeoMotion(config, device="meta").motion_fusion.flow_encoder.to_empty(device="cpu").double()
@@ -192,8 +194,10 @@ def test_flow_features_equal_full_resolution_conv_and_bilinear_resize() -> None:
             layer.reset_parameters()
     flow = torch.rand(3, 42, 56, dtype=torch.float64) * 20
     full = encoder(flow[:, None])
-    expected = F.interpolate(full, size=(3, 4), mode="bilinear", align_corners=False).flatten(2).transpose(1, 2)
-    torch.testing.assert_close(flow_patch_features(encoder, flow, 14), expected, atol=1e-12, rtol=0)
+    grid = (42 // patch_size, 56 // patch_size)
+    expected = F.interpolate(full, size=grid, mode="bilinear", align_corners=False).flatten(2).transpose(1, 2)
+    features = flow_patch_features(encoder, flow, patch_size)
+    torch.testing.assert_close(features, expected, atol=1e-12, rtol=0)
 
 
 # -- malformed inputs --------------------------------------------------------------------------

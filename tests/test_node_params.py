@@ -59,7 +59,8 @@ def test_params_file_and_command_line_overrides_reach_the_settings(ros_domain):
 
     context = rclpy.Context()
     rclpy.init(context=context, args=[
-        "geomotion_node", "--ros-args", "--params-file", str(CONFIG), "-p", "window.size:=6", "-p", "policy:=every_frame",
+        "geomotion_node", "--ros-args", "--params-file", str(CONFIG),
+        "-p", "window.size:=6", "-p", "policy:=every_frame",
     ])
     node = GeoMotionNode(context=context)
     try:

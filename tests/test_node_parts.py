@@ -119,10 +119,13 @@ def test_monitor_rates_and_latency_percentiles():
     assert snapshot.latency_p50_ms == pytest.approx(200.0)
     assert snapshot.latency_p95_ms == pytest.approx(300.0)
     assert (snapshot.received, snapshot.processed, snapshot.rejected, snapshot.dropped) == (50, 50, 1, 3)
-    status = pipeline_status("geomotion_node: pipeline", snapshot, "cpu", "8/4", active=True)
+    status = pipeline_status("geomotion_node: pipeline", snapshot, "cpu", "8/4", active=True, drops_expected=True)
     values = {pair.key: pair.value for pair in status.values}
     assert status.level == DiagnosticStatus.WARN and "rejected" in status.message
     assert values["frames_dropped"] == "3" and values["queue_depth"] == "2" and values["device"] == "cpu"
-    idle = monitor.snapshot(dropped=0, queue_depth=0, resets=0, now=200.0)
+    idle = monitor.snapshot(dropped=4, queue_depth=0, resets=0, now=200.0)
     assert idle.input_rate_hz == 0.0
-    assert pipeline_status("n", idle, "cpu", "8/4", active=False).level == DiagnosticStatus.ERROR
+    assert pipeline_status("n", idle, "cpu", "8/4", active=False, drops_expected=True).level == DiagnosticStatus.ERROR
+    clean = PipelineMonitor().snapshot(dropped=4, queue_depth=0, resets=0, now=1.0)
+    assert pipeline_status("n", clean, "cpu", "8/4", active=True, drops_expected=True).level == DiagnosticStatus.OK
+    assert pipeline_status("n", clean, "cpu", "8/4", active=True, drops_expected=False).level == DiagnosticStatus.WARN

@@ -27,12 +27,13 @@ pytestmark = pytest.mark.ros
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "config" / "fastdds_shm.xml"
+RUN_MAIN = "import sys; from geomotion_ros.node import main; sys.exit(main())"
 
 
 def node_command(*parameters: str) -> list[str]:
     """The installed console script (or the same entry point through this interpreter)."""
     script = shutil.which("geomotion_node", path=str(Path(sys.executable).parent))
-    entry = [script] if script else [sys.executable, "-c", "import sys; from geomotion_ros.node import main; sys.exit(main())"]
+    entry = [script] if script else [sys.executable, "-c", RUN_MAIN]
     arguments = ["--ros-args", "--params-file", str(ROOT / "config" / "geomotion.yaml")]
     for parameter in parameters:
         arguments += ["-p", parameter]
@@ -60,16 +61,17 @@ def test_node_process_serves_640x480_frames_through_dds(ros_context, davis_root,
     executor.add_node(probe.node)
     try:
         with SpinThread(executor):
-            assert wait_for(lambda: probe.camera_info.get_subscription_count() > 0, 30.0), "node process never subscribed"
+            assert wait_for(lambda: probe.camera_info.get_subscription_count() > 0, 30.0), "node never subscribed"
             frames = davis_frames(davis_root, "blackswan", 8, (640, 480))
             sent = []
             for i, rgb in enumerate(frames):
                 sent.append(stamped_image(rgb, 3000 + i, 500))
                 probe.images.publish(sent[-1])
                 time.sleep(0.05)
-            assert wait_for(lambda: len(probe.get("masks")) >= len(sent), 30.0)
+            assert wait_for(lambda: len(probe.get("masks")) >= len(sent) and len(probe.get("poses")) >= len(sent), 30.0)
             masks = probe.get("masks")
-            assert sorted((m.header.stamp.sec, m.header.stamp.nanosec) for m in masks) == [(3000 + i, 500) for i in range(8)]
+            stamps = sorted((m.header.stamp.sec, m.header.stamp.nanosec) for m in masks)
+            assert stamps == [(3000 + i, 500) for i in range(8)]
             assert all((m.width, m.height, m.encoding) == (640, 480, "mono8") for m in masks)
             assert len({np.frombuffer(m.data, np.uint8).tobytes() for m in masks}) > 1
             assert len(probe.get("poses")) == len(sent)

@@ -1,8 +1,10 @@
 """Preprocessing, the official chunk protocols and the network backend, on real DAVIS frames."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -22,6 +24,16 @@ from geomotion_core.pipeline.preprocessing import (
 from geomotion_core.types import WindowPrediction
 
 SEQUENCE = "blackswan"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_torch_thread():
+    """The small network's tensors gain nothing from threads, and on a shared 2-core machine
+    OpenMP threads contending with other processes slow each call down many times."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +136,6 @@ def network_backend(small_options):
 
 def test_network_backend_follows_the_official_chain(network_backend, davis_frames: list[Frame]) -> None:
     """PIL LANCZOS + torchvision Normalize, model forward (second normalisation), cv2 linear resize back."""
-    import cv2
-
     images = np.stack([frame.image for frame in davis_frames[:4]])
     network_backend.reset()
     prediction = network_backend.predict_window(images)
@@ -191,3 +201,78 @@ def test_missing_checkpoint_is_a_checkpoint_error_unless_random_weights_are_allo
         load_network(replace(small_options, checkpoint=str(tmp_path / "absent.pth")), torch.device("cpu"))
     model = load_network(replace(small_options, checkpoint=None, allow_random_weights=True), torch.device("cpu"))
     assert not model.training and model.config.enc_embed_dim == 64
+
+
+class RecordingRefiner:
+    """Test double of Sam2Refiner: records each clip it refines and marks row 0 of every frame moving."""
+
+    def __init__(self) -> None:
+        self.clips: list[list[float]] = []
+
+    def refine(self, frames: np.ndarray, probability: np.ndarray) -> np.ndarray:
+        self.clips.append([round(float(p[0, 0]) * 100) for p in probability])
+        masks = np.zeros(probability.shape, bool)
+        masks[:, 0] = True
+        return masks
+
+
+@pytest.mark.parametrize(("protocol", "expected_clips"), [
+    ("official", [list(range(0, 8)), list(range(8, 16)), list(range(16, 22))]),
+    ("eval", [list(range(22))]),
+])
+def test_sam2_refines_per_chunk_or_whole_sequence(
+    davis_frames: list[Frame], protocol: str, expected_clips: list[list[int]]
+) -> None:
+    from geomotion_core.pipeline import segment
+
+    refiner = RecordingRefiner()
+    options = segment.SegmentOptions(protocol=protocol, chunk_size=8 if protocol == "official" else 2, sam2=True)
+    results = list(segment._chunked_results(RecordingBackend(davis_frames), refiner, davis_frames, options))
+    assert refiner.clips == expected_clips
+    assert [frame.index for frame, _, _ in results] == list(range(22))
+    for _, result, _ in results:
+        assert (result.mask[0] == 255).all() and (result.mask[1:] == 0).all()  # the refined mask is kept
+        assert result.timings["refine"] >= 0
+
+
+def test_segment_to_folder_uses_a_given_backend(davis_root: Path, davis_frames: list[Frame], tmp_path: Path) -> None:
+    from geomotion_core.pipeline import SegmentOptions, segment_to_folder
+
+    backend = RecordingBackend(davis_frames)
+    backend.windows.append([-1])  # stale state that reset() must clear
+    glob = str(davis_root / "JPEGImages" / "480p" / SEQUENCE / "0000[0-4].jpg")
+    summary = segment_to_folder(glob, tmp_path, SegmentOptions(chunk_size=2, threshold=0.015, overlay=False, progress=False),
+                                backend=backend)
+    assert backend.windows == [[0, 1], [2, 3], [4]]
+    assert summary.frames == 5 and summary.backend == "recording"
+    moving = [cv2.imread(str(tmp_path / "masks" / f"0000{i}.png"), cv2.IMREAD_UNCHANGED).max() for i in range(5)]
+    assert moving == [0, 0, 255, 255, 255]  # probability = index / 100 > 0.015 from frame 2 on
+
+
+@pytest.mark.parametrize("frames", [np.zeros((0, 48, 64, 3), np.uint8), np.zeros((2, 48, 64), np.uint8),
+                                    np.zeros((2, 48, 64, 3), np.float32)])
+def test_network_backend_rejects_malformed_frames(network_backend, frames: np.ndarray) -> None:
+    from geomotion_core.errors import InputError
+
+    with pytest.raises(InputError, match="uint8 RGB"):
+        network_backend.predict_window(frames)
+
+
+def test_failed_background_write_is_raised_and_poses_are_kept(davis_frames: list[Frame], tmp_path: Path) -> None:
+    import shutil
+
+    from geomotion_core.errors import GeoMotionError
+    from geomotion_core.pipeline.outputs import SegmentationWriter
+    from geomotion_core.types import FrameResult
+
+    frame = davis_frames[0]
+    writer = SegmentationWriter(tmp_path, 24.0, frame.image.shape[1], frame.image.shape[0], overlay=False)
+    shutil.rmtree(writer.masks_dir)
+    writer.masks_dir.write_text("a file where the masks folder should be")
+    result = FrameResult(index=0, stamp=0.0, mask=np.zeros(frame.image.shape[:2], np.uint8),
+                         probability=np.zeros(frame.image.shape[:2], np.float32), pose=np.eye(4))
+    writer.write(frame, result)
+    with pytest.raises(GeoMotionError, match="cannot write"):
+        writer.close()
+    assert (tmp_path / "probability" / "00000.png").is_file()
+    assert len(json.loads((tmp_path / "poses.json").read_text())["frames"]) == 1

@@ -146,6 +146,34 @@ def test_two_passes_prompt_one_parity_and_keep_the_other(refiner: Sam2Refiner, d
     np.testing.assert_array_equal(masks[1], _recorded_masks(recorder, 1, 1))  # pass 2 keeps odd frames
 
 
+def test_clip_feature_cache_encodes_each_frame_once_with_identical_masks(
+    refiner: Sam2Refiner, sam2_checkpoint: Path, davis_clip: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sam2.sam2_video_predictor import SAM2VideoPredictor
+
+    from geomotion_core.refine.sam2_predictor import ClipFeatureCachePredictor
+    from geomotion_core.weights import package_dir
+
+    frames, truth = davis_clip
+    probability = np.where(truth, np.float32(0.95), np.float32(0.1))
+    plain = build_sam2_predictor(
+        package_dir("sam2") / TINY_CONFIG, sam2_checkpoint, "cpu", SAM2_SIDE, cache_clip_features=False
+    )
+    assert type(plain) is SAM2VideoPredictor
+    assert isinstance(refiner.predictor, ClipFeatureCachePredictor)
+    masks, encoder_calls = {}, {}
+    for name, predictor in (("cached", refiner.predictor), ("plain", plain)):
+        calls: list[int] = []
+        encode = predictor.forward_image
+        monkeypatch.setattr(predictor, "forward_image", lambda images, encode=encode, calls=calls: calls.append(1) or encode(images))
+        masks[name] = Sam2Refiner(predictor, refiner.options).refine(frames, probability)
+        encoder_calls[name] = len(calls)
+
+    assert encoder_calls["cached"] == 3  # once per frame over both passes
+    assert encoder_calls["plain"] > 3
+    np.testing.assert_array_equal(masks["cached"], masks["plain"])
+
+
 def test_single_frame_without_prompt_is_refined_by_nothing(refiner: Sam2Refiner, davis_clip: tuple) -> None:
     frames, truth = davis_clip
     probability = np.where(truth[:1], np.float32(0.6), np.float32(0.0))
@@ -211,8 +239,8 @@ def test_config_that_is_not_a_sam2_model_is_a_checkpoint_error(sam2_checkpoint: 
 def test_user_config_file_builds_repeatedly_and_leaves_sam2_hydra_intact(
     sam2_checkpoint: Path, tmp_path: Path
 ) -> None:
+    from hydra import compose
     from hydra.core.global_hydra import GlobalHydra
-    from sam2.build_sam import build_sam2_video_predictor
     from sam2.sam2_video_predictor import SAM2VideoPredictor
 
     from geomotion_core.weights import package_dir
@@ -224,7 +252,7 @@ def test_user_config_file_builds_repeatedly_and_leaves_sam2_hydra_intact(
         assert isinstance(predictor, SAM2VideoPredictor)
         assert predictor.image_size == SAM2_SIDE
     assert GlobalHydra.instance().is_initialized()
-    build_sam2_video_predictor(TINY_CONFIG, None, device="cpu")  # sam2's own Hydra set-up still works
+    assert compose(config_name=TINY_CONFIG).model.image_encoder  # sam2's own Hydra search path is back
 
 
 def test_options_are_validated() -> None:

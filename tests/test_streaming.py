@@ -357,6 +357,24 @@ def test_backend_failure_keeps_earlier_results_counts_the_lost_frames_and_recove
     assert stats.submitted == stats.processed + stats.dropped
 
 
+def test_non_finite_poses_count_as_a_backend_failure_instead_of_poisoning_the_trajectory():
+    class NanBackend(FakeBackend):
+        def predict_window(self, frames, frame_ids=None, intrinsics=None):
+            prediction = super().predict_window(frames, frame_ids, intrinsics)
+            if len(self.calls) == 2:
+                prediction.poses[-1, 0, 3] = np.nan
+            return prediction
+
+    segmenter = StreamingSegmenter(NanBackend(), StreamingConfig(window_size=3, stride=1))
+    results = flatten(run_stream(segmenter, 3))
+    with pytest.raises(ValueError, match="non-finite"):
+        segmenter.push(make_frame(3), 0.3)
+    results += flatten(run_stream(segmenter, 5, start=4)) + segmenter.flush()
+    assert [result.index for result in results] == [0, 1, 2, 4, 5, 6, 7, 8]
+    assert all(np.all(np.isfinite(result.pose)) for result in results)
+    assert segmenter.stats.failed == 1
+
+
 def test_requested_reset_discards_pending_frames_and_starts_a_new_trajectory():
     backend = FakeBackend()
     segmenter = StreamingSegmenter(backend, StreamingConfig(window_size=4, stride=1))

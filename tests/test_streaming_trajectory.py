@@ -61,10 +61,13 @@ def test_fit_similarity_without_baseline_or_with_scale_off_uses_the_fallback():
 
 def test_project_to_rotation_returns_a_proper_rotation():
     rng = np.random.default_rng(3)
-    for matrix in (rng.normal(size=(3, 3)), -np.eye(3), np.diag([1.0, 1.0, -1.0])):
-        rotation = project_to_rotation(matrix)
+    matrices = np.stack([rng.normal(size=(3, 3)), -np.eye(3), np.diag([1.0, 1.0, -1.0]), 1.001 * np.eye(3)])
+    rotations = project_to_rotation(matrices)
+    for matrix, rotation in zip(matrices, rotations):
         np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-12)
         assert np.linalg.det(rotation) == pytest.approx(1.0)
+        np.testing.assert_allclose(project_to_rotation(matrix), rotation, atol=1e-12)
+    np.testing.assert_allclose(rotations[3], np.eye(3), atol=1e-12)  # a nearly orthonormal matrix moves a little
 
 
 def test_similarity_moves_points_like_poses_move_camera_centres():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
+from safetensors.torch import load_file, save_file
 
 from geomotion_core.cli import main
 from geomotion_core.errors import CheckpointError
@@ -16,9 +17,19 @@ from geomotion_core.model import load_checkpoint
 from geomotion_core.train.checkpoints import capture_rng, read_checkpoint, restore_rng
 from geomotion_core.train.config import TrainConfig
 from geomotion_core.train.distributed import DistributedContext
-from geomotion_core.train.trainer import Trainer
+from geomotion_core.train.mixing import ValidationClips
+from geomotion_core.train.trainer import Trainer, build_model, build_sources
 
 TRAINABLE = ("motion_fusion.", "motion_decoder.", "motion_head.")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The tiny network is overhead-bound: one thread is several times faster on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def small_config(
@@ -55,9 +66,6 @@ def state_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 @torch.no_grad()
 def clip_loss(trainer: Trainer) -> float:
     """Mean loss of the model over the centred clips of the training sequences."""
-    from geomotion_core.train.mixing import ValidationClips
-    from geomotion_core.train.trainer import build_sources
-
     sources = build_sources(trainer.config.data.train, trainer.config.data.sequence_length)
     clips = ValidationClips(sources, trainer.config.data.image_size, trainer.config.data.crop)
     batches = [{k: v[None] if torch.is_tensor(v) else [v] for k, v in clips[i].items()} for i in range(len(clips))]
@@ -66,12 +74,13 @@ def clip_loss(trainer: Trainer) -> float:
 
 @pytest.mark.slow
 def test_training_lowers_the_loss_and_changes_only_the_motion_branch(tmp_path, reference_dir, davis_root) -> None:
-    config = small_config(tmp_path / "run", reference_dir, davis_root, optim__lr=1e-3, optim__epochs=1, data__epoch_length=30)
+    options = dict(optim__lr=1e-3, optim__epochs=1, data__epoch_length=24)
+    config = small_config(tmp_path / "run", reference_dir, davis_root, **options)
     trainer = Trainer(config)
     before_state, before_loss = state_of(trainer.model), clip_loss(trainer)
     summary = trainer.fit()
     after_state, after_loss = state_of(trainer.model), clip_loss(trainer)
-    assert summary.steps == 30
+    assert summary.steps == 24
     assert after_loss < 0.8 * before_loss, (before_loss, after_loss)
     changed = {key for key in before_state if not torch.equal(before_state[key], after_state[key])}
     trainable = {key for key, p in trainer.model.named_parameters() if key.startswith(TRAINABLE)}
@@ -120,7 +129,9 @@ def _ddp_worker(rank: int, world_size: int, port: int, config: TrainConfig, resu
 
 
 @pytest.mark.slow
-def test_two_process_gloo_ddp_averages_gradients_and_keeps_replicas_identical(tmp_path, reference_dir, davis_root) -> None:
+def test_two_process_gloo_ddp_averages_gradients_and_keeps_replicas_identical(
+    tmp_path, reference_dir, davis_root
+) -> None:
     options = dict(optim__lr=1e-3, optim__epochs=1, data__epoch_length=4)
     ddp_config = small_config(tmp_path / "ddp", reference_dir, davis_root, **options)
     mp.spawn(_ddp_worker, args=(2, _free_port(), ddp_config, str(tmp_path)), nprocs=2, join=True)
@@ -144,7 +155,25 @@ def test_two_process_gloo_ddp_averages_gradients_and_keeps_replicas_identical(tm
     synced_error = max(float((rank0[k] - reference[k]).abs().max()) for k in trainable)
     unsynced_error = max(float((unsynchronised[k] - reference[k]).abs().max()) for k in trainable)
     assert synced_error < 1e-5, synced_error
-    assert unsynced_error > 100 * synced_error
+    assert unsynced_error > max(1e-4, 100 * synced_error)
+
+
+def test_pi3_init_starts_the_motion_decoder_from_the_confidence_branch(tmp_path, reference_dir) -> None:
+    official = load_file(reference_dir / "small" / "weights.safetensors")
+    pi3 = {key: value for key, value in official.items() if not key.startswith("motion_aware_decoder.")}
+    save_file(pi3, tmp_path / "model.safetensors")
+    config = TrainConfig.from_dict({
+        "data": {"train": [{"root": str(tmp_path), "layout": "frames_masks"}]},
+        "model_config": str(reference_dir / "small" / "config.json"),
+        "init": str(tmp_path / "model.safetensors"),
+    })
+    model, origin = build_model(config, torch.device("cpu"))
+    state = model.state_dict()
+    assert torch.equal(state["motion_decoder.projects.weight"], pi3["conf_decoder.projects.weight"])
+    assert torch.equal(state["motion_head.proj.weight"], pi3["conf_head.proj.weight"])
+    fusion = state["motion_fusion.fusion_proj.weight"]
+    assert not torch.equal(fusion, official["motion_aware_decoder.fusion_proj.weight"])
+    assert "motion_aware_decoder" in origin  # reported as default-initialised
 
 
 def test_rng_states_round_trip_through_a_weights_only_file(tmp_path) -> None:
@@ -180,20 +209,24 @@ def _write_yaml(path: Path, train_root: Path, reference_dir: Path) -> Path:
 
 def test_cli_trains_and_reports_a_broken_dataset_in_one_line(tmp_path, reference_dir, davis_root, capsys) -> None:
     frames = sorted((davis_root / "JPEGImages" / "480p" / "car-shadow").glob("*.jpg"))[:4]
-    (tmp_path / "data" / "car" / "images").mkdir(parents=True)
-    (tmp_path / "data" / "car" / "masks").mkdir()
+    images, masks = tmp_path / "data" / "car" / "images", tmp_path / "data" / "car" / "masks"
+    images.mkdir(parents=True)
+    masks.mkdir()
     for frame in frames:
-        os.symlink(frame, tmp_path / "data" / "car" / "images" / frame.name)
-        os.symlink(davis_root / "Annotations" / "480p" / "car-shadow" / f"{frame.stem}.png", tmp_path / "data" / "car" / "masks" / f"{frame.stem}.png")
+        os.symlink(frame, images / frame.name)
+        mask = davis_root / "Annotations" / "480p" / "car-shadow" / f"{frame.stem}.png"
+        os.symlink(mask, masks / mask.name)
     config = _write_yaml(tmp_path / "train.yaml", tmp_path / "data", reference_dir)
 
-    code = main(["train", "--config", str(config), "--output-dir", str(tmp_path / "run"), "--max-steps", "1", "--epochs", "1"])
+    run = ["train", "--config", str(config), "--output-dir", str(tmp_path / "run"), "--max-steps", "1", "--epochs", "1"]
+    code = main(run)
     assert code == 0
     assert "trained 1 steps" in capsys.readouterr().out
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
     model, _ = load_checkpoint(tmp_path / "run" / "last" / "model.safetensors")
     assert model.config.dec_depth == 18
 
-    (tmp_path / "data" / "car" / "masks" / f"{frames[1].stem}.png").unlink()
+    (masks / f"{frames[1].stem}.png").unlink()
     code = main(["train", "--config", str(config), "--output-dir", str(tmp_path / "run2")])
     error = capsys.readouterr().err
     assert code == 2

@@ -1,4 +1,4 @@
-"""Training data: layouts, clip sampling, mixing, transforms, config and losses (no network)."""
+"""Training data: layouts, clip sampling, mixing, transforms, flow cache, config and losses (no network)."""
 from __future__ import annotations
 
 import os
@@ -10,10 +10,12 @@ import torch
 from PIL import Image
 
 from geomotion_core.errors import ConfigError, InputError
-from geomotion_core.train.config import DatasetConfig, TrainConfig, apply_override
+from geomotion_core.flow import build_flow_estimator
+from geomotion_core.flow.base import FlowEstimator
+from geomotion_core.train.config import DatasetConfig, LossConfig, TrainConfig, apply_override
 from geomotion_core.train.datasets import read_sequences
+from geomotion_core.train.flow_cache import ClipFlow
 from geomotion_core.train.losses import MotionLoss, dice_loss, focal_loss
-from geomotion_core.train.config import LossConfig
 from geomotion_core.train.mixing import ClipSource, MixedClipDataset, ValidationClips
 from geomotion_core.train.sampling import ClipSampler, clip_rng
 from geomotion_core.train.transforms import load_clip, read_mask
@@ -162,6 +164,23 @@ def test_mixing_follows_probabilities_and_epoch_length(davis_root) -> None:
     assert [dataset.draw(i)[1].tolist() for i in range(20)] != first
 
 
+def test_unreadable_clips_are_replaced_logged_and_counted(tmp_path, davis_root, caplog) -> None:
+    _link_sequence(_davis_files(davis_root, "blackswan", 4), tmp_path / "good" / "images", tmp_path / "good" / "masks")
+    _link_sequence(_davis_files(davis_root, "libby", 4), tmp_path / "bad" / "images", tmp_path / "bad" / "masks")
+    corrupt = tmp_path / "bad" / "images" / "00001.jpg"
+    corrupt.unlink()
+    corrupt.write_bytes(b"not a jpeg")
+    sequences = read_sequences(DatasetConfig(root=str(tmp_path), layout="frames_masks"))
+    dataset = MixedClipDataset([ClipSource(sequences, ClipSampler(4))], size=56, crop="center", seed=0, length=12)
+    items = [dataset[i] for i in range(len(dataset))]
+    assert all(item["sequence"] == f"{tmp_path.name}/good" for item in items)
+    first_draw_bad = [dataset.draw(i)[0].name == "bad" for i in range(len(dataset))]
+    assert [item["skipped"] > 0 for item in items] == first_draw_bad and any(first_draw_bad)
+    skipped = sum(item["skipped"] for item in items)
+    assert caplog.text.count("skipped an unreadable clip") == skipped and "00001.jpg" in caplog.text
+    assert torch.equal(dataset[3]["frames"], items[3]["frames"])  # replacements are reproducible
+
+
 def test_dataset_items_hold_real_frames_and_binary_masks(davis_root) -> None:
     sequences = read_sequences(DatasetConfig(root=str(davis_root), layout="davis", sequences=["libby"]))
     item = ValidationClips([ClipSource(sequences, ClipSampler(3, stride=2))], size=56, crop="none")[0]
@@ -180,7 +199,8 @@ def test_shipped_config_is_the_official_recipe() -> None:
     assert (config.data.sequence_length, config.data.image_size, config.data.crop) == (12, 518, "center")
     assert config.loss.kind == "bce_dice" and (config.loss.bce_weight, config.loss.dice_weight) == (1.0, 1.0)
     assert sum(d.probability for d in config.data.train) == pytest.approx(1.0)
-    assert {d.layout for d in config.data.train} == {"hoi4d", "dynamic_replica", "got_motion", "ytvos_motion", "omniworld"}
+    layouts = {d.layout for d in config.data.train}
+    assert layouts == {"hoi4d", "dynamic_replica", "got_motion", "ytvos_motion", "omniworld"}
 
 
 def test_overrides_and_bad_settings(tmp_path) -> None:
@@ -196,6 +216,8 @@ def test_overrides_and_bad_settings(tmp_path) -> None:
         TrainConfig.from_dict({})
     with pytest.raises(ConfigError, match="section.key=value"):
         apply_override({}, "novalue")
+    with pytest.raises(ConfigError, match="distinct `name`s"):
+        TrainConfig.from_yaml(path, ["data.val=[{root: other/x, layout: davis}]"])
 
 
 # -- losses ----------------------------------------------------------------------------------------
@@ -219,3 +241,36 @@ def test_losses_match_their_definitions() -> None:
     _, focal_parts = MotionLoss(LossConfig(kind="focal_dice", focal_weight=2.0))(logits, target)
     assert set(focal_parts) == {"focal", "dice"}
     assert float(focal_parts["focal"]) == pytest.approx(2 * float(focal_loss(logits, target, 0.25, 2.0)), rel=1e-6)
+
+
+# -- flow ------------------------------------------------------------------------------------------
+
+
+class _Refusing(FlowEstimator):
+    """Fails when asked for flow: proves that a result came from the cache."""
+
+    name = "refusing"
+
+    def flow(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise AssertionError("flow was recomputed instead of read from the cache")
+
+
+def test_clip_flow_follows_the_official_rule_and_caches_pairs(tmp_path, davis_root) -> None:
+    sequences = read_sequences(DatasetConfig(root=str(davis_root), layout="davis", sequences=["car-shadow", "libby"]))
+    clips = ValidationClips([ClipSource(sequences, ClipSampler(4, stride=2))], size=56, crop="center")
+    items = [clips[0], clips[1]]
+    frames = torch.stack([item["frames"] for item in items]).permute(0, 1, 4, 2, 3).float() / 255
+    names = [item["sequence"] for item in items]
+    ids = torch.stack([item["frame_ids"] for item in items])
+    estimator = build_flow_estimator("dis")
+
+    on_the_fly = ClipFlow(estimator)(frames, names, ids)
+    official = torch.stack([estimator.magnitudes(clip) for clip in frames])
+    assert on_the_fly.shape == (2, 4, 56, 56)
+    assert torch.allclose(on_the_fly, official, atol=1e-5)
+    assert float(on_the_fly.max()) > 0.5  # the car and the dog move
+
+    cached = ClipFlow(estimator, tmp_path, "dis_center_56")(frames, names, ids)
+    assert torch.equal(cached, on_the_fly.half().float())
+    assert len(list(tmp_path.rglob("*.npy"))) == 2 * 2 * 3  # clips x directions x pairs
+    assert torch.equal(ClipFlow(_Refusing(), tmp_path, "dis_center_56")(frames, names, ids), cached)

@@ -68,6 +68,18 @@ def test_present_files_report_size_and_sha256(home: Path, tmp_path: Path, capsys
     assert listing["pi3"]["sha256"] is None
 
 
+def test_an_explicit_sam2_config_is_found_in_the_package_and_never_replaced(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    listing = _listing(capsys, "--no-hash", "--sam2-config", "configs/sam2.1/sam2.1_hiera_t.yaml")
+    assert listing["sam2_config"]["path"].endswith("configs/sam2.1/sam2.1_hiera_t.yaml")
+
+    missing = tmp_path / "mine.yaml"
+    listing = _listing(capsys, "--no-hash", "--sam2-config", str(missing))
+    assert listing["sam2_config"]["path"] is None  # not silently the bundled hiera_l config
+    assert listing["sam2_config"]["looked_at"] == [str(missing)]
+
+
 def test_no_hash_skips_hashing(home: Path, capsys: pytest.CaptureFixture) -> None:
     (home / "model.safetensors").write_bytes(b"x" * 10)
     listing = _listing(capsys, "--no-hash")

@@ -9,6 +9,7 @@ from typing import Any
 from geomotion_core.cli.evaluate import BENCHMARK_NAMES, add_selection_arguments, selected_sequences
 
 LOGGER = logging.getLogger(__name__)
+LOAD_STAGE = "load"  # the SegmentSummary stage that builds the backend (not per-frame work)
 REPORT_FILES = {"json": "report.json", "csv": "per_sequence.csv", "plot": "jf_per_sequence.png"}
 
 
@@ -24,15 +25,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"OUT/{REPORT_FILES['plot']}. The segmentation protocol defaults to GeoMotion's eval.py one.",
     )
     parser.add_argument("--benchmark", choices=BENCHMARK_NAMES, required=True, help="the benchmark layout")
-    parser.add_argument("--data", type=Path, required=True, help="the benchmark's root folder")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    parser.add_argument("--data", type=Path, required=True, metavar="ROOT", help="the benchmark's root folder")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="output folder")
     add_selection_arguments(parser, protocol_flag="--eval-protocol")
     add_backend_arguments(parser)
     add_protocol_arguments(parser)
     parser.set_defaults(protocol="eval")  # segmentation as GeoMotion's eval.py: 4 groups, > 0.1
     parser.add_argument("--overlay", action="store_true", help="also write each sequence's overlay.mp4")
     parser.add_argument("--per-frame", action="store_true", help="per-frame J, F and timing lists in the JSON")
-    parser.add_argument("--workers", type=int, help="threads scoring sequences (default: CPU count)")
+    parser.add_argument("--workers", type=int, metavar="N", help="threads scoring sequences (default: CPU count)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -59,27 +60,30 @@ def _segment_sequence(sequence, out_dir: Path, options, annotated_only: bool):
 
 
 def _timing(summaries: dict[str, Any], per_frame: bool) -> dict[str, Any]:
-    """Throughput over all sequences (model loading excluded) and the mean time of each stage."""
+    """Throughput over all sequences (model loading apart) and the mean time of each stage."""
     frames = sum(summary.frames for summary in summaries.values())
-    busy = sum(summary.seconds - summary.stage_seconds.get("load", 0.0) for summary in summaries.values())
     stages: dict[str, float] = {}
     for summary in summaries.values():
         for stage, seconds in summary.stage_seconds.items():
             stages[stage] = stages.get(stage, 0.0) + seconds
+    loading = stages.pop(LOAD_STAGE, 0.0)
+    busy = sum(summary.seconds for summary in summaries.values()) - loading
     per_sequence = {}
     for name, summary in summaries.items():
-        seconds = summary.seconds - summary.stage_seconds.get("load", 0.0)
-        entry: dict[str, Any] = {"frames": summary.frames, "seconds": seconds, "ms_per_frame": 1000 * seconds / max(summary.frames, 1)}
+        seconds = summary.seconds - summary.stage_seconds.get(LOAD_STAGE, 0.0)
+        entry: dict[str, Any] = {
+            "frames": summary.frames, "seconds": seconds, "ms_per_frame": 1000 * seconds / max(summary.frames, 1)
+        }
         if per_frame:
             entry["frame_ms"] = [1000 * sum(timings.values()) for timings in summary.frame_timings]
         per_sequence[name] = entry
-    backends = {summary.backend for summary in summaries.values()}
     return {
-        "backend": ", ".join(sorted(backends)),
+        "backend": ", ".join(sorted({summary.backend for summary in summaries.values()})),
         "frames": frames,
         "seconds": busy,
         "ms_per_frame": 1000 * busy / max(frames, 1),
         "fps": frames / busy if busy > 0 else 0.0,
+        "model_load_seconds": loading,
         "stage_ms_per_frame": {stage: 1000 * seconds / max(frames, 1) for stage, seconds in stages.items()},
         "per_sequence": per_sequence,
     }
@@ -96,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
     options.validate()
     summaries = {}
     for position, sequence in enumerate(sequence_set.sequences, start=1):
-        LOGGER.info("segmenting %s (%d/%d, %d frames)", sequence.name, position, len(sequence_set.sequences), len(sequence.frames))
-        summaries[sequence.name] = _segment_sequence(sequence, args.output / sequence.name, options, sequence_set.annotated_only)
+        count = len(sequence_set.sequences)
+        LOGGER.info("segmenting %s (%d/%d, %d frames)", sequence.name, position, count, len(sequence.frames))
+        out_dir = args.output / sequence.name
+        summaries[sequence.name] = _segment_sequence(sequence, out_dir, options, sequence_set.annotated_only)
     protocol = args.eval_protocol or get_benchmark(args.benchmark).default_protocol
     report = evaluate_set(sequence_set, args.output, protocol, workers=args.workers, progress=args.progress)
     report.timing = _timing(summaries, args.per_frame)

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     pictures = [output / "demo_overlay.png"] + ([Path(args.picture)] if args.picture else [])
     for path in pictures:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_png(path, picture)
+        write_png(path, picture, compression=9)
     print(summary.format())
     print(f"ground truth {truth_dir}; picture (input | ground truth | prediction) {', '.join(map(str, pictures))}")
     print(f"demo scores over {scores.frames} frames ({summary.backend}): "

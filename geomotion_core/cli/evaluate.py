@@ -11,8 +11,13 @@ BENCHMARK_NAMES = ("davis2016", "davis2017", "davis2016-m", "davis2017-m", "segt
 def add_selection_arguments(parser: argparse.ArgumentParser, protocol_flag: str = "--protocol") -> None:
     """Sequence list, sequences and evaluation protocol (``args.eval_protocol``); shared with
     `geomotion benchmark`, which names the protocol flag ``--eval-protocol``."""
-    parser.add_argument("--list", dest="sequence_list", help="the benchmark's sequence list (default: its own; 'all' = every folder)")
-    parser.add_argument("--sequences", help="sequences to score: 'a,b,c' or '@FILE' with one name per line")
+    parser.add_argument(
+        "--list", dest="sequence_list", metavar="NAME",
+        help="the benchmark's sequence list (default: its own; 'all' = every folder)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sequences", metavar="NAMES", help="sequences to score: 'a,b,c' or '@FILE' with one name per line"
+    )
     parser.add_argument(
         protocol_flag, dest="eval_protocol", choices=PROTOCOL_NAMES,
         help="davis: all frames (default); davis2016: first and last dropped; "
@@ -21,12 +26,14 @@ def add_selection_arguments(parser: argparse.ArgumentParser, protocol_flag: str 
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    """Report outputs (shared with `geomotion benchmark`)."""
-    parser.add_argument("--json", type=Path, help="write the report as JSON here")
-    parser.add_argument("--csv", type=Path, help="write per-sequence metrics as CSV here")
-    parser.add_argument("--plot", type=Path, help="write a PNG bar plot of per-sequence J&F here")
+    """Where `geomotion eval` writes its report, and how many threads score."""
+    parser.add_argument("--json", type=Path, metavar="OUT", help="write the report as JSON here")
+    parser.add_argument("--csv", type=Path, metavar="OUT", help="write per-sequence metrics as CSV here")
+    parser.add_argument("--plot", type=Path, metavar="OUT", help="write a PNG bar plot of per-sequence J&F here")
     parser.add_argument("--per-frame", action="store_true", help="include per-frame J and F lists in the JSON")
-    parser.add_argument("--workers", type=int, help="threads reading and scoring sequences (default: CPU count)")
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="threads reading and scoring sequences (default: CPU count)"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,11 +46,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--benchmark", choices=BENCHMARK_NAMES, help="a benchmark layout under --data")
-    source.add_argument("--gt", type=Path, help="any GT folder in <sequence>/<frame>.png layout")
-    parser.add_argument("--data", type=Path, help="the benchmark's root folder (with --benchmark)")
-    parser.add_argument("--pred", type=Path, required=True, help="predicted masks, <pred>/<sequence>/<frame>.png")
+    source.add_argument("--gt", type=Path, metavar="DIR", help="any GT folder in <sequence>/<frame>.png layout")
+    parser.add_argument("--data", type=Path, metavar="ROOT", help="the benchmark's root folder (with --benchmark)")
     parser.add_argument(
-        "--pred-threshold", type=float, default=0.0,
+        "--pred", type=Path, required=True, metavar="DIR", help="predicted masks, <pred>/<sequence>/<frame>.png"
+    )
+    parser.add_argument(
+        "--pred-threshold", type=float, default=0.0, metavar="VALUE",
         help="predicted pixel values above this are foreground (default 0; 25 for GeoMotion's soft PNGs)",
     )  # fmt: skip
     add_selection_arguments(parser)

@@ -75,13 +75,17 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from geomotion_core.train.distributed import DistributedContext
     from geomotion_core.train.trainer import Trainer
 
-    summary = Trainer(build_config(args)).fit()
-    if summary.last_checkpoint is not None:
+    config = build_config(args)
+    summary = Trainer(config).fit()
+    if DistributedContext.from_env().is_main:
         best = "-" if summary.best_score is None else f"{summary.best_score:.4f} (step {summary.best_step})"
+        written = summary.last_checkpoint or "none (nothing left to train)"
         print(
             f"trained {summary.steps} steps, {summary.epochs_done} epochs in {summary.seconds:.0f} s; "
-            f"best validation score {best}; last checkpoint {summary.last_checkpoint}"
+            f"best validation {config.select_metric} {best}; unreadable clips replaced {summary.skipped_clips}; "
+            f"checkpoint {written}"
         )
     return 0

@@ -151,13 +151,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
     parser.add_argument("--no-hash", action="store_true", help="skip the sha256 of present files (fast)")
     for key, option in EXPLICIT_OPTIONS.items():
-        parser.add_argument(option, dest=f"explicit_{key}", metavar="PATH", help=f"an explicit {weights.weight_spec(key).filename} to check")
+        filename = weights.weight_spec(key).filename
+        parser.add_argument(option, dest=f"explicit_{key}", metavar="PATH", help=f"an explicit {filename} to check")
     parser.set_defaults(func=run_list)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     download = actions.add_parser("download", help="fetch missing weight files into GEOMOTION_HOME")
-    download.add_argument(
-        "keys", nargs="*", metavar="KEY", help=f"files to fetch (default: all missing); one of {', '.join(EXPLICIT_OPTIONS)}"
-    )
+    keys = ", ".join(spec.key for spec in weights.WEIGHT_SPECS)
+    download.add_argument("keys", nargs="*", metavar="KEY", help=f"files to fetch (default: all missing): {keys}")
     download.add_argument("--force", action="store_true", help="download even if the file is present")
     download.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds (default 30)")
     download.set_defaults(func=run_download)

@@ -29,6 +29,14 @@ DAVIS2017_VAL = (
     "horsejump-high", "india", "judo", "kite-surf", "lab-coat", "libby", "loading", "mbike-trick",
     "motocross-jump", "paragliding-launch", "parkour", "pigs", "scooter-black", "shooting", "soapbox",
 )  # fmt: skip
+# The moving-object list of Dave et al. 2019 (segment-any-moving), shipped again by SegAnyMotion;
+# 16 of its sequences are DAVIS-2016 val, 6 exist only in DAVIS 2017.
+DAVIS_MOVING = (
+    "bike-packing", "blackswan", "bmx-trees", "car-shadow", "cows", "dance-twirl", "dog", "dogs-jump",
+    "drift-chicane", "drift-straight", "goat", "horsejump-high", "judo", "kite-surf", "libby",
+    "mbike-trick", "motocross-jump", "paragliding-launch", "parkour", "pigs", "shooting", "soapbox",
+)  # fmt: skip
+DAVIS_MOVING_2016 = tuple(name for name in DAVIS_MOVING if name in DAVIS2016_VAL)
 SEGTRACK_V2 = (
     "birdfall", "bird_of_paradise", "bmx", "cheetah", "drift", "frog", "girl", "hummingbird",
     "monkey", "monkeydog", "parachute", "penguin", "soldier", "worm",
@@ -48,7 +56,6 @@ class Benchmark:
     """Layout and sequence lists of one benchmark, relative to its root folder."""
 
     name: str
-    description: str
     image_dirs: tuple[str, ...]  # candidates, the first that exists is used
     gt_dirs: tuple[str, ...]
     lists: dict[str, tuple[str, ...]] = field(default_factory=dict)  # plus ALL_FOLDERS, always
@@ -61,34 +68,38 @@ class Benchmark:
         return [*self.lists, ALL_FOLDERS]
 
 
-_DAVIS_IMAGES, _DAVIS_GT = ("JPEGImages/480p",), ("Annotations/480p",)
+_DAVIS = {"image_dirs": ("JPEGImages/480p",), "gt_dirs": ("Annotations/480p",)}
 BENCHMARKS: dict[str, Benchmark] = {
     benchmark.name: benchmark
     for benchmark in (
+        # GeoMotion scores DAVIS-2016 on the DAVIS-2017 trainval release, objects merged to binary
+        Benchmark("davis2016", **_DAVIS, lists={"val": DAVIS2016_VAL}, default_list="val"),
+        Benchmark("davis2017", **_DAVIS, lists={"val": DAVIS2017_VAL}, default_list="val"),
+        # OCLR's DAVIS2017-motion annotations; DAVIS2016-Moving is GeoMotion's DAVIS-16 list on them
         Benchmark(
-            "davis2016", "DAVIS-2016 val (GT merged to binary; the DAVIS-2017 trainval root in GeoMotion's setting)",
-            _DAVIS_IMAGES, _DAVIS_GT, {"val": DAVIS2016_VAL}, "val",
+            "davis2016-m",
+            **_DAVIS,
+            lists={"geomotion": DAVIS2016_VAL, "moving22": DAVIS_MOVING, "moving16": DAVIS_MOVING_2016},
+            default_list="geomotion",
         ),
-        Benchmark("davis2017", "DAVIS-2017 val, objects merged", _DAVIS_IMAGES, _DAVIS_GT, {"val": DAVIS2017_VAL}, "val"),
+        Benchmark("davis2017-m", **_DAVIS, lists={"val": DAVIS2017_VAL}, default_list="val"),
         Benchmark(
-            "davis2016-m", "DAVIS2016-Moving: OCLR's DAVIS2017-motion annotations on a DAVIS-16 list",
-            _DAVIS_IMAGES, _DAVIS_GT, {"geomotion": DAVIS2016_VAL}, "geomotion",
+            "segtrack-v2",
+            image_dirs=("JPEGImages", "JPEGImages_jpg_standardized"),
+            gt_dirs=("Annotations", "GroundTruth"),
+            lists={"all14": SEGTRACK_V2},
+            default_list="all14",
         ),
         Benchmark(
-            "davis2017-m", "DAVIS2017-motion (OCLR): 30 val sequences", _DAVIS_IMAGES, _DAVIS_GT,
-            {"val": DAVIS2017_VAL}, "val",
-        ),
-        Benchmark(
-            "segtrack-v2", "SegTrack-v2, all objects merged into one foreground",
-            ("JPEGImages", "JPEGImages_jpg_standardized"), ("Annotations", "GroundTruth"),
-            {"all14": SEGTRACK_V2}, "all14",
-        ),
-        Benchmark(
-            "fbms-59", "FBMS-59, annotated frames only", ("JPEGImages",), ("Annotations",),
-            {"test": FBMS_TEST}, "test", annotated_only=True,
+            "fbms-59",
+            image_dirs=("JPEGImages",),
+            gt_dirs=("Annotations",),
+            lists={"test": FBMS_TEST},
+            default_list="test",
+            annotated_only=True,
         ),
     )
-}  # fmt: skip
+}
 
 
 def get_benchmark(name: str) -> Benchmark:
@@ -125,7 +136,9 @@ def _files_by_stem(folder: Path, suffixes: Sequence[str], what: str) -> dict[str
         if not path.is_file() or path.suffix.lower() not in suffixes:
             continue
         if path.stem in files:
-            raise InputError(f"{what} {folder} has two files for frame {path.stem}: {files[path.stem].name}, {path.name}")
+            raise InputError(
+                f"{what} {folder} has two files for frame {path.stem}: {files[path.stem].name}, {path.name}"
+            )
         files[path.stem] = path
     return files
 
@@ -239,7 +252,8 @@ def benchmark_sequences(
     else:
         label = sequence_list or spec.default_list
         if label != ALL_FOLDERS and label not in spec.lists:
-            raise ConfigError(f"{spec.name} has no sequence list {label!r}; choose one of {', '.join(spec.list_names())}")
+            choices = ", ".join(spec.list_names())
+            raise ConfigError(f"{spec.name} has no sequence list {label!r}; choose one of {choices}")
         names = None if label == ALL_FOLDERS else list(spec.lists[label])
     hint = f" (list {label}; another list, 'all' or explicit sequences score a subset)" if sequences is None else ""
     names = _choose(gt_dir, names, hint)

@@ -1,7 +1,6 @@
 """Evaluate predictions: in memory, from two folders, or against a benchmark."""
 from __future__ import annotations
 
-import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +22,6 @@ from geomotion_core.eval.masks import read_labels, read_merged
 from geomotion_core.eval.protocols import Protocol, get_protocol, score_sequence
 from geomotion_core.eval.report import EvalReport
 
-LOGGER = logging.getLogger(__name__)
 
 MaskStack = Sequence[np.ndarray] | np.ndarray
 

@@ -36,7 +36,7 @@ def disk(radius: int) -> np.ndarray:
 
 
 def seg2bmap(masks: np.ndarray) -> np.ndarray:
-    """One-pixel boundaries of a boolean stack ``[N, H, W]`` (BSDS ``seg2bmap``, no thinning).
+    """One-pixel boundaries of boolean masks ``[..., H, W]`` (BSDS ``seg2bmap``, no thinning).
 
     A pixel is a boundary pixel when it differs from its east, south or south-east neighbour;
     on the last row only east counts, on the last column only south, and the bottom-right pixel
@@ -44,20 +44,21 @@ def seg2bmap(masks: np.ndarray) -> np.ndarray:
     The neighbours are compared on the flattened stack (contiguous, fast); the last row and
     column, where the flat neighbour belongs to the next row or frame, are then recomputed.
     """
-    masks = np.ascontiguousarray(masks, dtype=bool)
-    count, height, width = masks.shape
+    shape = np.shape(masks)
+    height, width = shape[-2:]
+    masks = np.ascontiguousarray(masks, dtype=bool).reshape(-1, height, width)
     flat = masks.reshape(-1)
-    interior = flat.size - width - 1
+    interior = max(flat.size - width - 1, 0)
     boundary, differs = np.zeros(flat.size, bool), np.empty(interior, bool)
     np.not_equal(flat[:interior], flat[1 : interior + 1], out=boundary[:interior])
     for offset in (width, width + 1):
         np.not_equal(flat[:interior], flat[offset : interior + offset], out=differs)
         boundary[:interior] |= differs
-    boundary = boundary.reshape(count, height, width)
+    boundary = boundary.reshape(masks.shape)
     boundary[:, -1, :-1] = masks[:, -1, :-1] != masks[:, -1, 1:]
     boundary[:, :-1, -1] = masks[:, :-1, -1] != masks[:, 1:, -1]
     boundary[:, -1, -1] = False
-    return boundary
+    return boundary.reshape(shape)
 
 
 def dilate(masks: np.ndarray, radius: int) -> np.ndarray:

@@ -4,13 +4,14 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from geomotion_core.eval.aggregate import SequenceScores, Summary, mean_summary, pooled_summary
+from geomotion_core.eval.protocols import get_protocol
 
 METRIC_NAMES = ("J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay", "J&F-Mean")
 POOLED = "pooled_over_frames"
@@ -39,10 +40,11 @@ class EvalReport:
     benchmark: str | None = None
     sequence_list: str | None = None
     timing: dict[str, Any] | None = None
-    by_object: bool = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.by_object = any(unit.name != unit.sequence for unit in self.units)
+    @property
+    def by_object(self) -> bool:
+        """Whether the official mean runs over matched objects (``davis2017-multi``)."""
+        return get_protocol(self.protocol).multi_object
 
     @property
     def frame_count(self) -> int:
@@ -77,7 +79,6 @@ class EvalReport:
 
     def to_dict(self, per_frame: bool = False) -> dict[str, Any]:
         """The report as JSON-ready data; ``per_frame`` adds ``frames``, ``J`` and ``F`` lists."""
-        per_unit = self.per_object if self.by_object else self.per_sequence
         units = {unit.name: unit for unit in self.units}
 
         def entry(name: str, summary: Summary) -> dict[str, Any]:
@@ -87,21 +88,25 @@ class EvalReport:
                 values.update(frames=list(unit.frames), J=_list(unit.J), F=_list(unit.F))
             return values
 
+        per_sequence = self.per_sequence
         aggregates = self.aggregates
         result: dict[str, Any] = {
             "protocol": self.protocol,
             "benchmark": self.benchmark,
             "sequence_list": self.sequence_list,
-            "sequences": len(self.per_sequence),
+            "sequences": len(self.sequences),
             "frames": self.frame_count,
-            "per_sequence": {name: entry(name, s) for name, s in self.per_sequence.items()},
+            "per_sequence": {name: entry(name, summary) for name, summary in per_sequence.items()},
             "dataset": {
                 self.mean_name: _metrics(aggregates[self.mean_name]),
                 POOLED: _metrics(aggregates[POOLED], with_decay=False),
             },
         }
+        unscored = [name for name in self.sequences if name not in per_sequence]
+        if unscored:
+            result["unscored_sequences"] = unscored  # e.g. no object in the first GT frame
         if self.by_object:
-            result["per_object"] = {name: entry(name, s) for name, s in per_unit.items()}
+            result["per_object"] = {name: entry(name, summary) for name, summary in self.per_object.items()}
         if self.timing is not None:
             result["timing"] = self.timing
         return result

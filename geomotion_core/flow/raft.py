@@ -135,11 +135,12 @@ class RaftFlowEstimator(FlowEstimator):
         for start in range(0, count, self.batch_size):
             yield slice(start, min(start + self.batch_size, count))
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: training feeds the flow to layers that need autograd
     def flow(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Flow ``[P, 2, H, W]`` in pixels from ``source`` to ``target`` (``[P, 3, H, W]`` in [0, 1])."""
         if source.shape != target.shape or source.dim() != 4 or source.shape[1] != 3:
-            raise ValueError(f"expected two [P, 3, H, W] batches, got {tuple(source.shape)} and {tuple(target.shape)}")
+            shapes = f"{tuple(source.shape)} and {tuple(target.shape)}"
+            raise InputError(f"RAFT needs two [P, 3, H, W] batches of one shape, got {shapes}")
         size = (source.shape[-2], source.shape[-1])
         network_size = padded_size(*size)
         if min(network_size) < RAFT_MIN_SIDE:

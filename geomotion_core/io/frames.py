@@ -10,6 +10,7 @@ import glob
 import logging
 import math
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -41,30 +42,30 @@ def natural_sort_key(path: Path) -> tuple:
     return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name))
 
 
-class FrameSource:
+class FrameSource(ABC):
     """An iterable of frames with the stream's frame rate, frame size and (expected) length."""
 
     fps: float
     height: int
     width: int
-    description: str
     skipped: int  # frames that could not be decoded and were left out (logged)
 
+    @abstractmethod
     def __iter__(self) -> Iterator[Frame]:
-        raise NotImplementedError
+        """Decode the frames one at a time."""
 
+    @abstractmethod
     def __len__(self) -> int:
-        raise NotImplementedError
+        """The number of frames (a video container's count may be an estimate)."""
 
 
 class ImageSequenceSource(FrameSource):
     """Image files in a given order; stems name the outputs, stamps are ``index / fps``."""
 
-    def __init__(self, paths: Sequence[Path], fps: float, description: str) -> None:
+    def __init__(self, paths: Sequence[Path], fps: float) -> None:
         self.paths = list(paths)
         _check_unique_stems(self.paths)
         self.fps = fps
-        self.description = description
         self.skipped = 0
         first = _read_image(self.paths[0])
         if first is None:
@@ -95,7 +96,6 @@ class VideoSource(FrameSource):
         import cv2
 
         self.path = path
-        self.description = str(path)
         self.skipped = 0
         capture = cv2.VideoCapture(str(path))
         try:
@@ -146,16 +146,16 @@ def open_frames(source: str | Path, fps: float | None = None) -> FrameSource:
         paths = _image_files(path.iterdir())
         if not paths:
             raise InputError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
-        return ImageSequenceSource(paths, rate, str(path))
+        return ImageSequenceSource(paths, rate)
     if path.is_file():
         if path.suffix.lower() in IMAGE_SUFFIXES:
-            return ImageSequenceSource([path], rate, str(path))
+            return ImageSequenceSource([path], rate)
         return VideoSource(path, rate)
     if GLOB_CHARACTERS & set(text):
         paths = _image_files(Path(match) for match in glob.glob(str(path), recursive=True))
         if not paths:
             raise InputError(f"no image files match the pattern {text}")
-        return ImageSequenceSource(paths, rate, text)
+        return ImageSequenceSource(paths, rate)
     raise InputError(f"input not found: {text}")
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from geomotion_core.errors import GeoMotionError
 
-TINT_RGB = np.array([255, 40, 40], dtype=np.float32)
+TINT_RGB = np.array([255, 40, 40], dtype=np.uint8)
 OUTLINE_RGB = (255, 255, 0)
 
 
@@ -15,10 +15,11 @@ def render_overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> n
     """RGB frame with the mask (0/255 or bool) blended in red and its contour drawn in yellow."""
     import cv2
 
-    moving = mask.astype(bool)
+    moving = mask.astype(np.uint8)
+    tinted = cv2.addWeighted(image, 1.0 - alpha, np.broadcast_to(TINT_RGB, image.shape), alpha, 0.0)
     result = image.copy()
-    result[moving] = (image[moving] * (1.0 - alpha) + TINT_RGB * alpha).astype(np.uint8)
-    contours, _ = cv2.findContours(moving.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.copyTo(tinted, moving, result)
+    contours, _ = cv2.findContours(moving, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(result, contours, -1, OUTLINE_RGB, thickness=max(1, round(min(image.shape[:2]) / 240)))
     return result
 

@@ -3,4 +3,6 @@ from geomotion_core.model.checkpoint import LoadReport, load_checkpoint, save_ch
 from geomotion_core.model.config import GeoMotionConfig
 from geomotion_core.model.geomotion import GeoMotion, GeoMotionOutput
 
-__all__ = ["GeoMotion", "GeoMotionConfig", "GeoMotionOutput", "LoadReport", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "GeoMotion", "GeoMotionConfig", "GeoMotionOutput", "LoadReport", "load_checkpoint", "save_checkpoint",
+]

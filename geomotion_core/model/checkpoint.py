@@ -87,7 +87,9 @@ def load_checkpoint(
     model = GeoMotion(config, device="meta")
     floats = {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
     try:
-        keys = model.load_official_state_dict(floats, allow_missing=allow_missing, source=str(path), assign=True)
+        keys = model.load_official_state_dict(
+            floats, allow_missing=allow_missing, source=str(path), assign=True
+        )
     except CheckpointError as error:
         raise CheckpointError(f"{error} (is the model config right? this one: {_describe(config)})") from None
     default_initialised = _initialise_missing(model, map_location)
@@ -112,36 +114,42 @@ def save_checkpoint(model: GeoMotion, path: str | os.PathLike) -> Path:
 
 def _describe(config: GeoMotionConfig) -> str:
     return (
-        f"encoder {config.enc_embed_dim}x{config.enc_depth}, decoder {config.dec_embed_dim}x{config.dec_depth}, "
-        f"heads {config.head_dec_embed_dim}"
+        f"encoder {config.enc_embed_dim}x{config.enc_depth}, "
+        f"decoder {config.dec_embed_dim}x{config.dec_depth}, heads {config.head_dec_embed_dim}"
     )
 
 
 def _is_safetensors(path: Path) -> bool:
-    """Recognise the file by its first bytes: safetensors header, torch zip or legacy pickle."""
+    """Recognise the file by its first bytes: safetensors header, else a torch zip or legacy pickle.
+
+    The safetensors test comes first: its 8-byte header length may begin with any byte.
+    """
     size = path.stat().st_size
     with path.open("rb") as handle:
         head = handle.read(9)
     if not head:
         raise CheckpointError(f"{path}: empty file, not a checkpoint")
+    if len(head) == 9 and head[8:9] == b"{":
+        header_length = struct.unpack("<Q", head[:8])[0]
+        if 8 + header_length > size:
+            raise CheckpointError(f"{path}: truncated safetensors file (header claims {header_length} bytes)")
+        return True
     if head.startswith(_ZIP_MAGIC) or head[0] == _PICKLE_PROTOCOL_BYTE:
         return False
-    if len(head) == 9:
-        header_length = struct.unpack("<Q", head[:8])[0]
-        if head[8:9] == b"{" and 8 + header_length <= size:
-            return True
-        if head[8:9] == b"{":
-            raise CheckpointError(f"{path}: truncated safetensors file (header claims {header_length} bytes)")
     raise CheckpointError(f"{path}: not a checkpoint (neither safetensors nor a PyTorch file)")
 
 
-def _read_safetensors(path: Path, device: str | torch.device) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def _read_safetensors(
+    path: Path, device: str | torch.device
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as handle:
             metadata = handle.metadata() or {}
             return {key: handle.get_tensor(key) for key in handle.keys()}, metadata
     except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: unreadable safetensors file (truncated or corrupt): {error}") from None
+        raise CheckpointError(
+            f"{path}: unreadable safetensors file (truncated or corrupt): {error}"
+        ) from None
 
 
 def _stored_config(path: Path, metadata: Mapping[str, str], given: GeoMotionConfig | None) -> GeoMotionConfig:
@@ -164,17 +172,23 @@ def _read_torch(path: Path, device: str | torch.device) -> tuple[dict[str, torch
                 f"{path}: refused: the file holds pickled code or objects, not only tensors "
                 "(checkpoints are read with weights_only=True)"
             ) from None
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint or corrupt ({message.splitlines()[0]})") from None
+        first_line = message.splitlines()[0] if message else "unreadable pickle"
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint or corrupt ({first_line})") from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise CheckpointError(f"{path}: unreadable PyTorch file (truncated or corrupt): {first_line}") from None
+        raise CheckpointError(
+            f"{path}: unreadable PyTorch file (truncated or corrupt): {first_line}"
+        ) from None
     if isinstance(content, Mapping) and "model_state_dict" in content:
         state = content["model_state_dict"]
-        info = {k: v for k, v in content.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+        info = {k: v for k, v in content.items() if isinstance(v, (int, float, str))}
     else:
         state, info = content, {}
-    if not isinstance(state, Mapping) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: PyTorch file without a model state dict (no 'model_state_dict' of tensors)")
+    tensors_only = isinstance(state, Mapping) and all(isinstance(v, torch.Tensor) for v in state.values())
+    if not tensors_only or not state:
+        raise CheckpointError(
+            f"{path}: PyTorch file without a model state dict (no 'model_state_dict' of tensors)"
+        )
     return dict(state), info
 
 

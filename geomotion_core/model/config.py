@@ -121,8 +121,11 @@ class GeoMotionConfig:
             raise ConfigError(
                 f"enc_img_size ({self.enc_img_size}) must be a multiple of patch_size ({self.patch_size})"
             )
-        if self.enc_interpolate_offset < 0:
-            raise ConfigError(f"enc_interpolate_offset must be >= 0, got {self.enc_interpolate_offset}")
+        if self.enc_interpolate_offset != 0.0:
+            raise ConfigError(
+                f"enc_interpolate_offset must be 0.0 (the official value: the position grid is resized "
+                f"to exactly h x w), got {self.enc_interpolate_offset}"
+            )
         for dim, heads, label in (
             ("enc_embed_dim", "enc_num_heads", "encoder"),
             ("dec_embed_dim", "dec_num_heads", "decoder"),
@@ -145,7 +148,9 @@ class GeoMotionConfig:
                 f"({2 * self.dec_embed_dim}): it replaces the last-two-layer features in the motion decoder"
             )
         if self.dec_depth < 2:
-            raise ConfigError(f"dec_depth must be >= 2 (the heads read the last two blocks), got {self.dec_depth}")
+            raise ConfigError(
+                f"dec_depth must be >= 2 (the heads read the last two blocks), got {self.dec_depth}"
+            )
         if not self.tapped_low_layers:
             raise ConfigError("tapped_low_layers must name at least one decoder block")
         if len(set(self.tapped_low_layers)) != len(self.tapped_low_layers):

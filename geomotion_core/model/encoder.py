@@ -24,7 +24,6 @@ class DinoEncoder(nn.Module):
         self.patch_size = config.patch_size
         self.grid = grid
         self.interpolate_antialias = config.enc_interpolate_antialias
-        self.interpolate_offset = config.enc_interpolate_offset
         self.patch_embed = PatchEmbed(config.patch_size, dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + grid * grid, dim))
@@ -49,13 +48,9 @@ class DinoEncoder(nn.Module):
             return stored.to(dtype)
         work_dtype = torch.promote_types(stored.dtype, torch.float32)
         patch_grid = stored[:, 1:].to(work_dtype).reshape(1, self.grid, self.grid, -1).permute(0, 3, 1, 2)
-        if self.interpolate_offset:
-            scale = ((grid_h + self.interpolate_offset) / self.grid, (grid_w + self.interpolate_offset) / self.grid)
-            resized = F.interpolate(patch_grid, scale_factor=scale, mode="bicubic", antialias=self.interpolate_antialias)
-        else:
-            resized = F.interpolate(
-                patch_grid, size=(grid_h, grid_w), mode="bicubic", antialias=self.interpolate_antialias
-            )
+        resized = F.interpolate(
+            patch_grid, size=(grid_h, grid_w), mode="bicubic", antialias=self.interpolate_antialias
+        )
         resized = resized.flatten(2).transpose(1, 2)
         return torch.cat([stored[:, :1].to(work_dtype), resized], dim=1).to(dtype)
 

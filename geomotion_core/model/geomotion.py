@@ -57,7 +57,9 @@ class GeoMotion(nn.Module):
     ``device="meta"`` to build without allocating weights.
     """
 
-    def __init__(self, config: GeoMotionConfig | None = None, *, device: torch.device | str | None = None) -> None:
+    def __init__(
+        self, config: GeoMotionConfig | None = None, *, device: torch.device | str | None = None
+    ) -> None:
         super().__init__()
         self.config = config = config or GeoMotionConfig.official()
         head_in = 2 * config.dec_embed_dim
@@ -75,7 +77,9 @@ class GeoMotion(nn.Module):
             self.motion_fusion = MotionAwareDecoder(config)
             self.point_decoder = HeadDecoder(head_in, out_dim=config.point_out_dim, **head_args)
             self.point_head = PixelShuffleHead(config.point_out_dim, 3, config.patch_size)
-            self.motion_decoder = HeadDecoder(config.motion_hidden_dim, out_dim=config.point_out_dim, **head_args)
+            self.motion_decoder = HeadDecoder(
+                config.motion_hidden_dim, out_dim=config.point_out_dim, **head_args
+            )
             self.motion_head = PixelShuffleHead(config.point_out_dim, 1, config.patch_size)
             self.camera_decoder = HeadDecoder(head_in, out_dim=config.camera_out_dim, **head_args)
             self.camera_head = CameraHead(config.camera_out_dim)
@@ -118,7 +122,8 @@ class GeoMotion(nn.Module):
         height, width = int(image_size[0]), int(image_size[1])
         grid_h, grid_w = height // config.patch_size, width // config.patch_size
         positions = patch_positions(grid_h, grid_w, config.num_register_tokens, tokens.device)
-        aggregated = self.aggregator(tokens, rotary_tables(positions, config.dec_head_dim, config.rope_freq, tokens.dtype))
+        rope = rotary_tables(positions, config.dec_head_dim, config.rope_freq, tokens.dtype)
+        aggregated = self.aggregator(tokens, rope)
         head_rope = rotary_tables(positions, config.head_dec_head_dim, config.rope_freq, aggregated.high.dtype)
         camera_hidden = self.camera_decoder(aggregated.high, head_rope)
         motion_hidden = aggregated.high
@@ -147,7 +152,8 @@ class GeoMotion(nn.Module):
             local_points = torch.cat([xy * depth, depth], dim=-1)
             conf = self.motion_head(motion_hidden[:, start:].to(dtype), *grid)
             poses = self.camera_head(camera_hidden[:, start:].to(dtype))
-            points = torch.einsum("bij,bhwj->bhwi", poses[:, :3, :3], local_points) + poses[:, None, None, :3, 3]
+            rotation, translation = poses[:, :3, :3], poses[:, None, None, :3, 3]
+            points = torch.einsum("bij,bhwj->bhwi", rotation, local_points) + translation
         return GeoMotionOutput(
             motion_mask=_unflatten(torch.sigmoid(conf[..., 0]), clip),
             conf=_unflatten(conf, clip),

@@ -57,6 +57,7 @@ def check_tokens(tokens: object, dim: int, size: tuple[int, int], patch_size: in
     patches = (height // patch_size) * (width // patch_size)
     if tokens.shape[2:] != (patches, dim):
         raise InputError(
-            f"tokens {list(tokens.shape)} do not fit image size {height}x{width}: expected [B, N, {patches}, {dim}]"
+            f"tokens {list(tokens.shape)} do not fit image size {height}x{width}: "
+            f"expected [B, N, {patches}, {dim}]"
         )
     return tokens

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from geomotion_core.backend import BackendOptions
+from geomotion_core.errors import InputError
 from geomotion_core.flow.base import FlowEstimator
 from geomotion_core.pipeline.cache import LruCache
 from geomotion_core.pipeline.model_loading import load_network, resolve_device
@@ -76,6 +77,10 @@ class NetworkBackend:
         intrinsics: np.ndarray | None = None,
     ) -> WindowPrediction:
         """Probability and camera-to-world poses of ``[N, H, W, 3]`` uint8 RGB frames."""
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):
+            raise InputError(f"frames must be a non-empty [N, H, W, 3] uint8 RGB array, got {frames.dtype} {frames.shape}")
+        if frame_ids is not None and len(frame_ids) != len(frames):
+            raise InputError(f"{len(frame_ids)} frame ids for {len(frames)} frames")
         height, width = frames.shape[1:3]
         model_height, model_width = model_input_size(height, width, self.size, self.keep_aspect)
         ids = list(frame_ids) if frame_ids is not None else None
@@ -93,13 +98,9 @@ class NetworkBackend:
             if self.return_points:
                 world = output.points[0].float().permute(0, 3, 1, 2)
                 points = _resize(world, height, width).permute(0, 2, 3, 1).cpu().numpy()
-            prediction = WindowPrediction(
-                probability=probability.clamp_(0.0, 1.0).cpu().numpy(),
-                poses=output.camera_poses[0].double().cpu().numpy(),
-                points=points,
-                timings=timings,
-            )
-        return prediction
+            probability = probability.clamp_(0.0, 1.0).cpu().numpy()
+            poses = output.camera_poses[0].double().cpu().numpy()
+        return WindowPrediction(probability=probability, poses=poses, points=points, timings=timings)
 
     def _model_inputs(self, frames: np.ndarray, ids: list[int] | None, height: int, width: int) -> torch.Tensor:
         """Preprocessed ``[N, 3, h, w]`` frames, normalised once; new frames only when ids are given."""

@@ -1,7 +1,11 @@
 """Everything ``geomotion segment`` writes into its output folder, written as results arrive."""
 from __future__ import annotations
 
+import logging
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -13,15 +17,45 @@ from geomotion_core.io.pointcloud import write_ply
 from geomotion_core.io.trajectory import TumTrajectoryWriter, write_poses_json
 from geomotion_core.types import FrameResult
 
+LOGGER = logging.getLogger(__name__)
+
 POINT_STRIDE = 4  # keep every 4th pixel in both directions for the point cloud
+PENDING_WRITES = 16  # frames whose files may be waiting to be written (bounds the memory held)
+
+
+class BackgroundJobs:
+    """Runs file writes on worker threads (OpenCV encodes without holding the GIL).
+
+    At most ``limit`` jobs wait at a time: a caller that gets ahead blocks on the oldest one. A
+    failed job raises its error in the caller at the next :meth:`submit` or at :meth:`finish`.
+    With one worker, jobs run in submission order.
+    """
+
+    def __init__(self, workers: int, limit: int = PENDING_WRITES) -> None:
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="geomotion-write")
+        self._pending: deque[Future] = deque()
+        self._limit = limit
+
+    def submit(self, job: Callable[..., None], *args) -> None:
+        self._pending.append(self._pool.submit(job, *args))
+        while len(self._pending) > self._limit:
+            self._pending.popleft().result()
+
+    def finish(self) -> None:
+        """Wait for every job; re-raise the first failure."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(cancel_futures=True)
 
 
 class SegmentationWriter:
     """Writes masks, probabilities, overlay video, trajectory, poses and (optionally) static points.
 
-    Per-frame files and trajectory lines are written immediately; ``poses.json`` and the point
-    cloud are written by :meth:`close`, which also runs when segmentation stops on an error, so
-    everything produced so far is kept.
+    Trajectory lines are written immediately and per-frame images on background threads;
+    ``poses.json`` and the point cloud are written by :meth:`close`, which also runs when
+    segmentation stops on an error, so everything produced so far is kept.
     """
 
     def __init__(self, out_dir: Path, fps: float, width: int, height: int, overlay: bool = True,
@@ -41,14 +75,16 @@ class SegmentationWriter:
         self._points: list[np.ndarray] = []
         self._colors: list[np.ndarray] = []
         self._point_world: int | None = None
+        self._images = BackgroundJobs(workers=2)
+        self._video = BackgroundJobs(workers=1)  # one worker keeps the overlay frames in order
         self.frames_written = 0
 
     def write(self, frame: Frame, result: FrameResult, world: int = 0) -> None:
         """Write one frame's result; ``world`` names the world frame its pose is expressed in."""
-        write_png(self.masks_dir / f"{frame.name}.png", result.mask)
-        write_png(self.probability_dir / f"{frame.name}.png", probability_to_uint8(result.probability))
+        self._images.submit(write_png, self.masks_dir / f"{frame.name}.png", result.mask)
+        self._images.submit(_write_probability, self.probability_dir / f"{frame.name}.png", result.probability)
         if self.overlay is not None:
-            self.overlay.write(frame.image, result.mask)
+            self._video.submit(self.overlay.write, frame.image, result.mask)
         self.trajectory.write([result.stamp], result.pose[None])
         self._pose_records.append(
             {"frame": frame.name, "index": result.index, "stamp": result.stamp, "world": int(world),
@@ -70,21 +106,37 @@ class SegmentationWriter:
         self._colors.append(image[::POINT_STRIDE, ::POINT_STRIDE][keep])
 
     def close(self) -> dict[str, Path]:
-        """Finish every file; returns the output paths by name."""
-        self.trajectory.close()
+        """Finish every file (pending images first); returns the output paths by name.
+
+        Raises the error of a failed background write after everything else is written.
+        """
         outputs = {
             "masks": self.masks_dir,
             "probability": self.probability_dir,
             "trajectory": self.trajectory.path,
             "poses": self.out_dir / "poses.json",
         }
+        try:
+            self._images.finish()
+        finally:
+            try:
+                self._video.finish()
+            finally:
+                self._finish_files(outputs)
+        return outputs
+
+    def _finish_files(self, outputs: dict[str, Path]) -> None:
+        self.trajectory.close()
         write_poses_json(outputs["poses"], self._pose_records)
         if self.overlay is not None:
             self.overlay.close()
             outputs["overlay"] = self.overlay.path
-        if self.keep_points:
+        if self._points:
             outputs["points"] = self.out_dir / "static_points.ply"
-            points = np.concatenate(self._points) if self._points else np.empty((0, 3), np.float32)
-            colors = np.concatenate(self._colors) if self._colors else np.empty((0, 3), np.uint8)
-            write_ply(outputs["points"], points, colors)
-        return outputs
+            write_ply(outputs["points"], np.concatenate(self._points), np.concatenate(self._colors))
+        elif self.keep_points and self.frames_written:
+            LOGGER.warning("the backend gave no world points: static_points.ply is not written")
+
+
+def _write_probability(path: Path, probability: np.ndarray) -> None:
+    write_png(path, probability_to_uint8(probability))

@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from geomotion_core.pipeline.official import (
 )
 from geomotion_core.pipeline.outputs import SegmentationWriter
 from geomotion_core.types import FrameResult
+
+if TYPE_CHECKING:
+    from geomotion_core.refine import Sam2Refiner
 
 # per-frame timings of the streaming engine that are not stages: the whole backend call (which the
 # stages already cover) and the frame's latency
@@ -121,27 +124,42 @@ class _Stopwatch:
             yield frame
 
 
-def segment_to_folder(source: str | Path, out_dir: str | Path, options: SegmentOptions) -> SegmentSummary:
-    """Segment ``source`` (video, frame folder or glob) and write every output into ``out_dir``."""
+def segment_to_folder(
+    source: str | Path,
+    out_dir: str | Path,
+    options: SegmentOptions,
+    *,
+    backend: MotionBackend | None = None,
+    refiner: Sam2Refiner | None = None,
+) -> SegmentSummary:
+    """Segment ``source`` (video, frame folder or glob) and write every output into ``out_dir``.
+
+    ``backend`` and ``refiner``, when given, are used instead of building them from ``options``
+    (to segment many sequences with one loaded model); a backend is ``reset()`` first.
+    """
     from tqdm import tqdm
 
     options.validate()
     started = time.perf_counter()
-    frames = open_frames(source, options.fps)
-    backend = build_backend(replace(options.backend, points=options.backend.points or options.points))
+    reader = open_frames(source, options.fps)
+    if backend is None:
+        backend = build_backend(replace(options.backend, points=options.backend.points or options.points))
+    else:
+        backend.reset()
+    if options.sam2 and refiner is None:
+        refiner = _build_refiner(options)
     stopwatch = _Stopwatch()
     stopwatch.add("load", time.perf_counter() - started)
-    total = len(frames) if options.max_frames is None else min(len(frames), options.max_frames)
-    stream = stopwatch.timed_frames(islice(frames, options.max_frames))
-    writer = SegmentationWriter(Path(out_dir), frames.fps, frames.width, frames.height, options.overlay, options.points)
+    total = len(reader) if options.max_frames is None else min(len(reader), options.max_frames)
+    stream = stopwatch.timed_frames(islice(reader, options.max_frames))
+    writer = SegmentationWriter(Path(out_dir), reader.fps, reader.width, reader.height, options.overlay, options.points)
     frame_timings: list[dict[str, float]] = []
-    outputs: dict[str, Path] = {}
     try:
         with tqdm(total=total, unit="frame", desc="segment", disable=not options.progress) as bar:
             if options.streaming:
                 results = _streaming_results(backend, stream, options)
             else:
-                results = _chunked_results(backend, stream, options)
+                results = _chunked_results(backend, refiner if options.sam2 else None, stream, options)
             for frame, result, world in results:
                 start = time.perf_counter()
                 writer.write(frame, result, world)
@@ -155,21 +173,20 @@ def segment_to_folder(source: str | Path, out_dir: str | Path, options: SegmentO
         outputs = writer.close()
     return SegmentSummary(
         frames=writer.frames_written,
-        fps=frames.fps,
+        fps=reader.fps,
         seconds=time.perf_counter() - started,
         stage_seconds=stopwatch.seconds,
         frame_timings=frame_timings,
         outputs=outputs,
         backend=getattr(backend, "name", options.backend.backend),
-        skipped=frames.skipped,
+        skipped=reader.skipped,
     )
 
 
 def _chunked_results(
-    backend: MotionBackend, frames: Iterable[Frame], options: SegmentOptions
+    backend: MotionBackend, refiner: Sam2Refiner | None, frames: Iterable[Frame], options: SegmentOptions
 ) -> Iterator[tuple[Frame, FrameResult, int]]:
-    """Results of the official / eval chunk protocols, with optional SAM2 refinement."""
-    refiner = _build_refiner(options) if options.sam2 else None
+    """Results of the official / eval chunk protocols, refined by SAM2 when a refiner is given."""
     held: list[Chunk] = []  # the eval protocol refines the whole sequence at once
     for chunk in protocol_chunks(options.protocol, backend, frames, options.chunk_size):
         if refiner is None:
@@ -186,7 +203,7 @@ def _chunked_results(
             offset += len(chunk.frames)
 
 
-def _refine(refiner, chunks: list[Chunk]) -> np.ndarray:
+def _refine(refiner: Sam2Refiner, chunks: list[Chunk]) -> np.ndarray:
     """SAM2 masks of the chunks' frames as one clip; its time is shared out to the chunks."""
     start = time.perf_counter()
     masks = refiner.refine(np.concatenate([chunk.images for chunk in chunks]),
@@ -214,7 +231,7 @@ def _frame_results(chunk: Chunk, masks: np.ndarray | None, threshold: float) -> 
         yield frame, result, int(chunk.worlds[row])
 
 
-def _build_refiner(options: SegmentOptions):
+def _build_refiner(options: SegmentOptions) -> Sam2Refiner:
     from geomotion_core.pipeline.model_loading import resolve_device
     from geomotion_core.refine import Sam2Refiner
 

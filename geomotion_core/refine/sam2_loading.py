@@ -16,36 +16,21 @@ from typing import TYPE_CHECKING
 import torch
 
 from geomotion_core.errors import CheckpointError
-from geomotion_core.weights import candidate_paths, find_weight, package_dir
+from geomotion_core.weights import candidate_paths, find_weight
 
 if TYPE_CHECKING:
     from sam2.sam2_video_predictor import SAM2VideoPredictor
 
-
-def sam2_config_candidates(explicit: str | os.PathLike | None = None) -> list[Path]:
-    """Paths looked at for the SAM2 config.
-
-    Without ``explicit``: GEOMOTION_HOME, then the Hiera-L config bundled with ``sam2``. An
-    explicit config is never swapped for the default; a relative one such as
-    ``configs/sam2.1/sam2.1_hiera_t.yaml`` (the official spelling) is looked for relative to the
-    working directory and then inside the installed ``sam2`` package.
-    """
-    if explicit is None:
-        return candidate_paths("sam2_config")
-    paths = [Path(explicit).expanduser()]
-    folder = package_dir("sam2")
-    if not paths[0].is_absolute() and folder is not None:
-        paths.append(folder / explicit)
-    return paths
+PREDICTOR_WITH_CLIP_CACHE = "geomotion_core.refine.sam2_predictor.ClipFeatureCachePredictor"
 
 
 def resolve_sam2_files(
     config: str | os.PathLike | None, checkpoint: str | os.PathLike | None
 ) -> tuple[Path, Path]:
     """The existing config and checkpoint files; CheckpointError naming the paths looked at."""
-    config_path = next((path for path in sam2_config_candidates(config) if path.is_file()), None)
+    config_path = find_weight("sam2_config", config)
     if config_path is None:
-        looked = ", ".join(str(path) for path in sam2_config_candidates(config))
+        looked = ", ".join(str(path) for path in candidate_paths("sam2_config", config))
         raise CheckpointError(f"SAM2 config not found (looked at: {looked})")
     checkpoint_path = find_weight("sam2", checkpoint)
     if checkpoint_path is None:
@@ -102,7 +87,11 @@ def read_sam2_state_dict(checkpoint: Path) -> Mapping[str, torch.Tensor]:
 
 
 def build_sam2_predictor(
-    config: Path, checkpoint: Path, device: str | torch.device = "cpu", image_size: int | None = None
+    config: Path,
+    checkpoint: Path,
+    device: str | torch.device = "cpu",
+    image_size: int | None = None,
+    cache_clip_features: bool = True,
 ) -> SAM2VideoPredictor:
     """A SAM2 video predictor in eval mode on ``device`` with the builder's default post-processing.
 
@@ -114,11 +103,15 @@ def build_sam2_predictor(
         checkpoint: the matching official checkpoint (``sam2.1_hiera_large.pt``).
         device: where SAM2 runs.
         image_size: SAM2's input side; None keeps the config's (1024 for the official models).
+        cache_clip_features: encode each frame of a clip once (``ClipFeatureCachePredictor``)
+            instead of SAM2's one-frame cache; same results, about a third of the encoder work.
     """
     from sam2.build_sam import build_sam2_video_predictor
 
     weights = read_sam2_state_dict(checkpoint)
     overrides = [f"++model.image_size={image_size}"] if image_size else []
+    if cache_clip_features:  # applied after the builder's own _target_, so it takes precedence
+        overrides.append(f"++model._target_={PREDICTOR_WITH_CLIP_CACHE}")
     with _hydra_config_folder(config.parent):
         try:
             predictor = build_sam2_video_predictor(

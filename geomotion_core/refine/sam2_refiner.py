@@ -46,6 +46,8 @@ class Sam2RefinerOptions:
         jpeg_quality: quality of the frames handed to SAM2 (95, OpenCV's default, as official).
         image_size: SAM2's input side; None keeps the config's (1024 for the official models).
         offload_video_to_cpu: keep SAM2's decoded frames in CPU memory (long videos on a GPU).
+        cache_clip_features: run SAM2's image encoder once per frame and keep the features of the
+            whole clip (about 17 MB per frame at 1024 in fp32) instead of about three times.
     """
 
     prompt_threshold: float = 0.8
@@ -53,6 +55,7 @@ class Sam2RefinerOptions:
     jpeg_quality: int = 95
     image_size: int | None = None
     offload_video_to_cpu: bool = False
+    cache_clip_features: bool = True
 
     def __post_init__(self) -> None:
         for name in ("prompt_threshold", "fallback_threshold"):
@@ -105,7 +108,9 @@ class Sam2Refiner:
         """
         options = options or Sam2RefinerOptions()
         config_path, checkpoint_path = resolve_sam2_files(config, checkpoint)
-        predictor = build_sam2_predictor(config_path, checkpoint_path, device, options.image_size)
+        predictor = build_sam2_predictor(
+            config_path, checkpoint_path, device, options.image_size, options.cache_clip_features
+        )
         return cls(predictor, options)
 
     @property
@@ -121,34 +126,37 @@ class Sam2Refiner:
         """Refined masks ``[N, h, w]`` bool from frames ``[N, H, W, 3]`` uint8 RGB and probabilities ``[N, h, w]``."""
         probability = _as_numpy(probability)
         _check_inputs(frames, probability)
-        count = probability.shape[0]
         masks = np.zeros(probability.shape, dtype=bool)
-        if count == 0:
+        if len(masks) == 0:
             return masks
         prompts = probability > self.options.prompt_threshold
-        prompted = np.flatnonzero(prompts.reshape(count, -1).any(axis=1))
-        with tempfile.TemporaryDirectory(prefix="geomotion-sam2-") as folder, torch.inference_mode(), self._autocast():
-            write_jpeg_folder(resize_frames(frames, probability.shape[1:]), Path(folder), self.options.jpeg_quality)
-            state = self.predictor.init_state(folder, offload_video_to_cpu=self.options.offload_video_to_cpu)
-        # The frames are decoded into ``state``; the folder is gone from here on.
+        has_prompt = prompts.reshape(len(prompts), -1).any(axis=1)
+        parity = np.arange(len(masks)) % 2
         with torch.inference_mode(), self._autocast():
+            state = self._init_state(frames, probability.shape[1:])
             for prompt_parity in (1, 0):
-                kept = np.arange(1 - prompt_parity, count, 2)
-                prompt_frames = prompted[prompted % 2 == prompt_parity]
+                kept = np.flatnonzero(parity != prompt_parity)
+                prompt_frames = np.flatnonzero(has_prompt & (parity == prompt_parity))
                 if kept.size == 0:
                     continue
                 if prompt_frames.size == 0:
                     LOGGER.warning(
-                        "SAM2 pass prompting %s frames has no prompt above %.2f; keeping the unrefined "
+                        "SAM2 pass prompting the %s frames has no prompt above %.2f; keeping the unrefined "
                         "masks of %d frame(s)",
                         "odd" if prompt_parity else "even",
                         self.options.prompt_threshold,
                         kept.size,
                     )
                     masks[kept] = probability[kept] > self.options.fallback_threshold
-                    continue
-                self._propagate(state, prompts, prompt_frames, 1 - prompt_parity, masks)
+                else:
+                    self._propagate(state, prompts, prompt_frames, 1 - prompt_parity, masks)
         return masks
+
+    def _init_state(self, frames: np.ndarray, size: tuple[int, int]) -> dict:
+        """SAM2's state of the clip: frames resized to ``size``, passed through a temporary JPEG folder."""
+        with tempfile.TemporaryDirectory(prefix="geomotion-sam2-") as folder:
+            write_jpeg_folder(resize_frames(frames, size), Path(folder), self.options.jpeg_quality)
+            return self.predictor.init_state(folder, offload_video_to_cpu=self.options.offload_video_to_cpu)
 
     def _propagate(
         self, state: dict, prompts: np.ndarray, prompt_frames: np.ndarray, kept_parity: int, masks: np.ndarray
@@ -156,7 +164,8 @@ class Sam2Refiner:
         """One pass: prompt ``prompt_frames``, propagate from frame 0, write the kept parity into ``masks``."""
         self.predictor.reset_state(state)
         for index in prompt_frames:
-            self.predictor.add_new_mask(state, frame_idx=int(index), obj_id=OBJECT_ID, mask=torch.from_numpy(prompts[index]))
+            mask = torch.from_numpy(prompts[index])
+            self.predictor.add_new_mask(state, frame_idx=int(index), obj_id=OBJECT_ID, mask=mask)
         for frame_index, _, mask_logits in self.predictor.propagate_in_video(state, start_frame_idx=0):
             if frame_index % 2 == kept_parity:
                 masks[frame_index] = (mask_logits[0, 0] > 0).cpu().numpy()
@@ -170,14 +179,12 @@ def _as_numpy(probability: np.ndarray | torch.Tensor) -> np.ndarray:
 
 def _check_inputs(frames: np.ndarray, probability: np.ndarray) -> None:
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3:
-        raise InputError(f"SAM2 refinement needs frames [N, H, W, 3] uint8 RGB, got {_describe(frames)}")
+        raise InputError(
+            f"SAM2 refinement needs frames [N, H, W, 3] uint8 RGB, got {type(frames).__name__} of shape "
+            f"{getattr(frames, 'shape', None)} and dtype {getattr(frames, 'dtype', None)}"
+        )
     if probability.ndim != 3 or probability.shape[0] != frames.shape[0]:
         raise InputError(
             f"SAM2 refinement needs one probability map [N, h, w] per frame: {frames.shape[0]} frames, "
-            f"probability {probability.shape}"
+            f"probability of shape {probability.shape}"
         )
-
-
-def _describe(array: object) -> str:
-    shape = getattr(array, "shape", None)
-    return f"{type(array).__name__} {tuple(shape) if shape is not None else ''} {getattr(array, 'dtype', '')}".strip()

@@ -22,6 +22,8 @@ class QueuedFrame:
 
 @dataclass(frozen=True)
 class IntakeCounts:
+    """The intake's counters at one moment."""
+
     submitted: int
     dropped_stale: int
     dropped_overflow: int

@@ -24,10 +24,6 @@ class Window:
     final_start: int
     final_stop: int
 
-    @property
-    def size(self) -> int:
-        return self.stop - self.start
-
 
 class WindowPlanner:
     """Tracks admitted frames and hands out windows as they become complete."""
@@ -66,7 +62,7 @@ class WindowPlanner:
         return window
 
     def tail_window(self) -> Window | None:
-        """A window over the last frames that finalises every pending frame (end of stream)."""
+        """A window over the last frames that finalises every pending frame; the stream then ends."""
         if self.pending == 0:
             return None
         window = Window(max(0, self.count - self.size), self.count, self._next_final, self.count)

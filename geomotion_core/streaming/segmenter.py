@@ -251,7 +251,8 @@ class StreamingSegmenter:
     ) -> None:
         """Queue one result per finalised frame and count them."""
         probability = np.array(probability, dtype=np.float32)  # a copy: results must not pin the window
-        masks = np.where(probability > self.config.threshold, np.uint8(255), np.uint8(0))
+        masks = (probability > self.config.threshold).view(np.uint8)
+        masks *= 255
         poses = poses.copy()  # the pose chain keeps its own rows
         share = 1.0 / len(finals)  # a window's cost is paid by the frames it finalises
         timings = {stage: seconds * share for stage, seconds in stage_timings.items()}
@@ -319,3 +320,5 @@ def _check_prediction(prediction: WindowPrediction, frames_shape: tuple[int, int
             f"backend returned probability {prediction.probability.shape} and poses {prediction.poses.shape} "
             f"for {count} frames of {frames_shape[1]}x{frames_shape[2]}"
         )
+    if not np.all(np.isfinite(prediction.poses)):
+        raise ValueError("backend returned non-finite camera poses")

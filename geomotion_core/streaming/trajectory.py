@@ -39,10 +39,10 @@ class Similarity:
 
 
 def project_to_rotation(matrix: np.ndarray) -> np.ndarray:
-    """The rotation nearest to ``matrix`` in the Frobenius norm."""
+    """The rotation(s) nearest to ``matrix`` ``[..., 3, 3]`` in the Frobenius norm."""
     left, _, right = np.linalg.svd(matrix)
-    sign = np.sign(np.linalg.det(left @ right)) or 1.0
-    return left @ np.diag([1.0, 1.0, sign]) @ right
+    left[..., :, 2] *= np.where(np.linalg.det(left @ right) < 0.0, -1.0, 1.0)[..., None]
+    return left @ right
 
 
 def fit_similarity(
@@ -86,7 +86,12 @@ class PoseChain:
         self._scale = 1.0
 
     def add_window(self, frame_ids: Sequence[int], poses: np.ndarray) -> tuple[np.ndarray, Similarity]:
-        """Chain a window's ``[N, 4, 4]`` poses; returns them on the trajectory and the similarity used."""
+        """Chain a window's ``[N, 4, 4]`` poses; returns them on the trajectory and the similarity used.
+
+        Rotations are first made exactly orthonormal (networks predict them in float32).
+        """
+        poses = poses.astype(np.float64)  # a copy
+        poses[:, :3, :3] = project_to_rotation(poses[:, :3, :3])
         shared = [(row, self._previous[frame_id]) for row, frame_id in enumerate(frame_ids) if frame_id in self._previous]
         if shared:
             rows = [row for row, _ in shared]

@@ -42,6 +42,7 @@ class Progress:
     batch_in_epoch: int = 0
     best_score: float | None = None
     best_step: int | None = None
+    skipped_clips: int = 0  # unreadable training clips replaced by other draws (this rank)
 
 
 def capture_rng() -> dict[str, Any]:

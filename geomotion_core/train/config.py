@@ -1,8 +1,9 @@
 """Training configuration: dataclasses loaded from YAML, with ``section.key=value`` overrides.
 
 The defaults are the official GeoMotion recipe (ARCHITECTURE.md section 11): 12-frame clips,
-square centre crop resized to 518, BCE + Dice, AdamW lr 5e-5 / weight decay 0.05, cosine to
-5e-6 over 20 epochs stepped once per epoch, gradient clip 1.0, per-GPU batch 1.
+square centre crop resized to 518, the official augmentation probabilities (each dataset picks a
+profile), BCE + Dice, AdamW lr 5e-5 / weight decay 0.05, cosine to 5e-6 over 20 epochs stepped
+once per epoch, gradient clip 1.0, per-GPU batch 1.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ LOSSES = ("bce_dice", "focal_dice")
 PRECISIONS = ("auto", "fp32", "bf16")
 FLOW_METHODS = ("raft", "dis")
 CROPS = ("center", "none")
+AUGMENTATIONS = ("none", "tri_view", "color_jitter")
 METRICS = ("J", "F", "J&F")
 
 
@@ -37,10 +39,12 @@ class DatasetConfig:
     stride_multipliers: list[float] = field(default_factory=lambda: [1.0])  # drawn per clip
     split: str | None = None  # Dynamic Replica split folder / DAVIS ImageSets list
     sequences: list[str] | None = None  # keep only these sequence names
+    augment: str = "none"  # training augmentation profile: none | tri_view | color_jitter (augment.py)
 
     def validate(self, where: str) -> None:
         if self.layout not in LAYOUTS:
             raise ConfigError(f"{where}.layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        _check_choice(f"{where}.augment", self.augment, AUGMENTATIONS)
         if self.probability <= 0:
             raise ConfigError(f"{where}.probability must be positive, got {self.probability}")
         if self.stride < 1 or not self.stride_multipliers or min(self.stride_multipliers) <= 0:
@@ -49,6 +53,28 @@ class DatasetConfig:
     @property
     def label(self) -> str:
         return self.name or Path(self.root).name
+
+
+@dataclass
+class AugmentConfig:
+    """Probabilities of the training augmentations (the official ones by default); each dataset's
+    ``augment`` profile says which apply, ``augment.py`` holds their strengths."""
+
+    flip_probability: float = 0.5  # tri_view: horizontal flip
+    view_probabilities: list[float] = field(default_factory=lambda: [0.5, 0.35, 0.15])  # standard, semantic, stop
+    standard_jitter_probability: float = 0.2  # tri_view: weak colour jitter in the standard view
+    jitter_probability: float = 0.3  # color_jitter: colour jitter
+
+    def validate(self) -> None:
+        for name in ("flip_probability", "standard_jitter_probability", "jitter_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"data.augment.{name} must be in [0, 1], got {getattr(self, name)}")
+        views = self.view_probabilities
+        if len(views) != 3 or min(views) < 0 or sum(views) <= 0:
+            raise ConfigError(
+                f"data.augment.view_probabilities must be three non-negative weights (standard, semantic, stop) "
+                f"with a positive sum, got {views}"
+            )
 
 
 @dataclass
@@ -66,13 +92,20 @@ class DataConfig:
     raft_weights: str | None = None
     flow_cache: str | None = None  # folder for cached flow magnitudes; None computes on the fly
     num_workers: int = 4
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def validate(self) -> None:
         if not self.train:
             raise ConfigError("data.train must list at least one dataset")
+        roots: dict[str, str] = {}
         for group, datasets in (("train", self.train), ("val", self.val)):
             for index, dataset in enumerate(datasets):
                 dataset.validate(f"data.{group}[{index}]")
+                if roots.setdefault(dataset.label, dataset.root) != dataset.root:
+                    raise ConfigError(
+                        f"two datasets are called {dataset.label!r} ({roots[dataset.label]}, {dataset.root}); "
+                        "give them distinct `name`s (the name keys logs and the flow cache)"
+                    )
         if self.sequence_length < 1:
             raise ConfigError(f"data.sequence_length must be >= 1, got {self.sequence_length}")
         if self.image_size < 14 or self.image_size % 14:
@@ -80,6 +113,7 @@ class DataConfig:
         _check_choice("data.crop", self.crop, CROPS)
         _check_choice("data.val_crop", self.val_crop, CROPS)
         _check_choice("data.flow", self.flow, FLOW_METHODS)
+        self.augment.validate()
         if self.epoch_length is not None and self.epoch_length < 1:
             raise ConfigError(f"data.epoch_length must be >= 1, got {self.epoch_length}")
 
@@ -220,7 +254,7 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
             return float(value)
         if target is int and not isinstance(value, bool) and float(value) == int(float(value)):
             return int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         pass
     if target in (str, bool) and isinstance(value, target):
         return value

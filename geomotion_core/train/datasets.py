@@ -153,7 +153,8 @@ def _read_davis_list(path: Path) -> list[str]:
         lines = path.read_text().split("\n")
     except OSError as exc:
         raise InputError(f"cannot read DAVIS sequence list {path}: {exc.strerror}") from exc
-    names = [line.split()[0].strip("/").split("/")[-2] if "/" in line else line.strip() for line in lines if line.strip()]
+    tokens = [line.split()[0] for line in lines if line.strip()]
+    names = [token.strip("/").split("/")[-2] if "/" in token else token for token in tokens]
     return list(dict.fromkeys(names))
 
 

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
+
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, DistributedSampler
+
+# Other ranks wait at a barrier while rank 0 validates and writes a (full-size: ~4 GB) checkpoint.
+PROCESS_GROUP_TIMEOUT = timedelta(minutes=60)
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,13 @@ class DistributedContext:
             return
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", init_method="env://")
+        dist.init_process_group(
+            backend="nccl" if device.type == "cuda" else "gloo",
+            init_method="env://",  # MASTER_ADDR / MASTER_PORT
+            rank=self.rank,
+            world_size=self.world_size,
+            timeout=PROCESS_GROUP_TIMEOUT,
+        )
 
     def stop(self) -> None:
         if self.distributed and dist.is_initialized():
@@ -68,7 +79,9 @@ class DistributedContext:
 
     def sampler(self, dataset: Dataset, seed: int) -> DistributedSampler:
         """This rank's share of each epoch, shuffled by ``seed + epoch`` (``set_epoch``)."""
-        return DistributedSampler(dataset, num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=seed, drop_last=True)
+        return DistributedSampler(
+            dataset, num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=seed, drop_last=True
+        )
 
     def barrier(self) -> None:
         if self.distributed:

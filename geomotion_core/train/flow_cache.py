@@ -7,6 +7,12 @@ as ``<cache>/<method>_<crop>_<size>/<dataset>/<sequence>/<from>_<to>.npy`` (floa
 positions in the sorted sequence), so clips re-drawn in later epochs (or by other ranks) reuse
 it. Cached values are always the float16-rounded ones, also the first time, so a run gives the
 same result whether or not a pair was already on disk. Delete the cache when the data change.
+
+Augmented clips (``augment.py``): without a cache, flow is computed from the frames the model sees,
+as officially. The cache holds the flow of the frames as read (before augmentation): a flipped
+clip gets the mirrored magnitudes (exact for a mirror-symmetric estimator), a photometrically
+changed clip the magnitudes of its unchanged frames (an approximation the cache trades for speed),
+and a stop view, whose frames exist in no sequence, is computed on the fly and never cached.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from geomotion_core.errors import InputError
 from geomotion_core.flow.base import FlowEstimator
 
 
@@ -38,15 +45,49 @@ class ClipFlow:
         self.estimator = estimator
         self.cache_dir = Path(cache_dir) / namespace if cache_dir else None
 
-    def __call__(self, frames: torch.Tensor, sequences: Sequence[str], frame_ids: torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self,
+        frames: torch.Tensor,
+        sequences: Sequence[str],
+        frame_ids: torch.Tensor,
+        *,
+        source_frames: torch.Tensor | None = None,
+        flipped: torch.Tensor | None = None,
+        camera_only: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``frames`` ``[B, N, 3, H, W]`` in [0, 1]; ``sequences`` the clips' keys, ``frame_ids``
-        ``[B, N]`` the frames' positions in their sequences (used only for the cache)."""
+        ``[B, N]`` the frames' positions in their sequences. The rest matter only with a cache:
+        ``source_frames`` (default ``frames``) are the frames before augmentation, whose flow the
+        cache holds; ``flipped`` ``[B]`` marks clips mirrored after reading, ``camera_only`` ``[B]``
+        synthetic stop views (computed from ``frames``, not cached)."""
         batch, count = frames.shape[:2]
         if count < 2:
             return frames.new_zeros((batch, count, *frames.shape[-2:]))
+        if self.cache_dir is None:
+            return self._magnitudes(frames)
+        live = _flags(camera_only, batch)
+        result = frames.new_empty((batch, count, *frames.shape[-2:]))
+        if live.any():
+            result[live] = self._magnitudes(frames[live])
+        stored = (~live).nonzero().flatten()
+        if len(stored):
+            source_frames = frames if source_frames is None else source_frames
+            magnitude = self._magnitudes(
+                source_frames[stored], [sequences[i] for i in stored.tolist()], frame_ids[stored]
+            )
+            mirror = _flags(flipped, batch)[stored].to(frames.device).view(-1, 1, 1, 1)
+            result[stored] = torch.where(mirror, magnitude.flip(-1), magnitude)
+        return result
+
+    def _magnitudes(
+        self, frames: torch.Tensor, sequences: Sequence[str] | None = None, frame_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The official bidirectional magnitudes ``[B, N, H, W]``; from the cache when ``sequences``
+        and ``frame_ids`` name the frames."""
+        batch, count = frames.shape[:2]
         source = torch.cat([frames[:, :-1], frames[:, 1:]], dim=1)  # [B, 2(N-1), 3, H, W]
         target = torch.cat([frames[:, 1:], frames[:, :-1]], dim=1)
-        if self.cache_dir is None:
+        if sequences is None:
             magnitude = self._compute(source.flatten(0, 1), target.flatten(0, 1))
         else:
             paths = [
@@ -77,9 +118,26 @@ class ClipFlow:
             result[index] = computed.float()
         present = sorted(set(range(len(paths))) - set(missing))
         if present:
-            loaded = np.stack([np.load(paths[i], allow_pickle=False) for i in present])
+            loaded = np.stack([_load(paths[i], tuple(source.shape[-2:])) for i in present])
             result[torch.tensor(present, device=source.device)] = torch.from_numpy(loaded).to(source.device).float()
         return result
+
+
+def _flags(values: torch.Tensor | None, batch: int) -> torch.Tensor:
+    """``[B]`` bool on the CPU (indices into the batch); all False when not given."""
+    if values is None:
+        return torch.zeros(batch, dtype=torch.bool)
+    return values.to(device="cpu", dtype=torch.bool).view(batch)
+
+
+def _load(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"unreadable flow cache file {path} ({exc}); delete the cache folder") from exc
+    if values.shape != shape:
+        raise InputError(f"flow cache file {path} holds {values.shape}, expected {shape}; delete the cache folder")
+    return values
 
 
 def _save_atomic(path: Path, values: np.ndarray) -> None:

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def clip_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
-    """The generator that draws everything random about clip ``index`` of ``epoch``."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch, index])))
+def clip_rng(seed: int, epoch: int, index: int, attempt: int = 0) -> np.random.Generator:
+    """The generator that draws everything random about clip ``index`` of ``epoch`` (``attempt``
+    > 0: its replacement after an unreadable clip)."""
+    entropy = [seed, epoch, index] + ([attempt] if attempt else [])
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
 
 
 @dataclass(frozen=True)

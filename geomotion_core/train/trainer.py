@@ -1,14 +1,16 @@
 """The training loop: the official GeoMotion recipe, distributed correctly and resumable exactly.
 
 One optimiser step = ``accumulate`` micro-batches of ``batch_size`` clips on every rank. For each
-micro-batch: frames -> flow magnitudes (project estimator, optional disk cache) -> ImageNet
-normalisation (the model normalises again: the official double normalisation) -> the DDP-wrapped
-network (bf16 autocast on CUDA) -> loss on the motion logits -> backward. Then gradient clipping,
-AdamW, and once per epoch the cosine schedule, validation (J/F on rank 0) and checkpoints.
+micro-batch: frames (augmented by the dataset) -> flow magnitudes (project estimator, optional
+disk cache) -> ImageNet normalisation (the model normalises again: the official double
+normalisation) -> the DDP-wrapped network (bf16 autocast on CUDA) -> loss on the motion logits ->
+backward. Then gradient clipping, AdamW, and once per epoch the cosine schedule, validation (J/F on
+rank 0) and checkpoints.
 
-Everything random about the data is a function of ``(seed, epoch, index)``, the sampler order of
-``(seed, epoch)``, and all RNG states are checkpointed, so a run stopped at any step and resumed
-from its ``last`` checkpoint ends with bit-identical weights to an uninterrupted run.
+Everything random about the data (augmentations included) is a function of ``(seed, epoch,
+index)``, the sampler order of ``(seed, epoch)``, and all RNG states are checkpointed, so a run
+stopped at any step and resumed from its ``last`` checkpoint ends with bit-identical weights to an
+uninterrupted run.
 """
 from __future__ import annotations
 
@@ -27,12 +29,13 @@ import yaml
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from geomotion_core.errors import ConfigError
+from geomotion_core.errors import ConfigError, InputError
 from geomotion_core.eval.metrics import batch_scores
 from geomotion_core.pipeline.model_loading import read_model_config, resolve_device
 from geomotion_core.pipeline.preprocessing import imagenet_normalise
+from geomotion_core.train.augment import NoAugmentation, build_augmentation
 from geomotion_core.train.checkpoints import Progress, read_checkpoint, resolve_resume, restore_rng, write_checkpoint
-from geomotion_core.train.config import DatasetConfig, TrainConfig
+from geomotion_core.train.config import AugmentConfig, DatasetConfig, TrainConfig
 from geomotion_core.train.datasets import read_sequences
 from geomotion_core.train.distributed import DistributedContext
 from geomotion_core.train.flow_cache import ClipFlow
@@ -52,34 +55,38 @@ class TrainSummary:
     last_loss: float | None
     best_score: float | None
     best_step: int | None
-    last_checkpoint: Path | None
+    last_checkpoint: Path | None  # written by this run (None on ranks > 0, or if nothing was left to do)
     seconds: float
+    skipped_clips: int  # unreadable clips replaced by other draws (this rank)
 
 
-def build_sources(datasets: list[DatasetConfig], sequence_length: int) -> list[ClipSource]:
-    """Read every dataset folder (errors surface here, before training starts)."""
+def build_sources(
+    datasets: list[DatasetConfig], sequence_length: int, augment: AugmentConfig | None = None
+) -> list[ClipSource]:
+    """Read every dataset folder (errors surface here, before training starts). With ``augment``
+    each dataset's clips get its ``augment`` profile; without (validation), none."""
     return [
         ClipSource(
             read_sequences(dataset, min_length=sequence_length),
             ClipSampler(sequence_length, dataset.stride, tuple(dataset.stride_multipliers)),
             dataset.probability,
+            build_augmentation(dataset.augment, augment) if augment else NoAugmentation(),
         )
         for dataset in datasets
     ]
 
 
-def build_model(config: TrainConfig, device: torch.device) -> torch.nn.Module:
-    """The network, initialised from ``config.init`` (Pi3 or any GeoMotion weights) or randomly."""
+def build_model(config: TrainConfig, device: torch.device) -> tuple[torch.nn.Module, str]:
+    """The network, initialised from ``config.init`` (Pi3 or any GeoMotion weights) or randomly,
+    and a line saying which."""
     from geomotion_core.model import GeoMotion, GeoMotionConfig, load_checkpoint
 
     model_config = read_model_config(config.model_config) if config.model_config else None
     if config.init:
         model, report = load_checkpoint(config.init, config=model_config, map_location=device)
-        LOGGER.info("initialised from %s", report.summary())
-    else:
-        LOGGER.warning("no --init checkpoint: the whole network starts from random weights")
-        model = GeoMotion(model_config or GeoMotionConfig.official(), device=device)
-    return model
+        return model, f"initialised from {report.summary()}"
+    model = GeoMotion(model_config or GeoMotionConfig.official(), device=device)
+    return model, "no init checkpoint: the whole network starts from random weights"
 
 
 def frames_to_unit(frames: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -98,50 +105,72 @@ class Trainer:
         self.context.start(self.device)
         self.output_dir = Path(config.output_dir)
         self.autocast_dtype = self._autocast_dtype()
-        data = config.data
-        self.train_data = MixedClipDataset(
-            build_sources(data.train, data.sequence_length), data.image_size, data.crop, config.seed, data.epoch_length
-        )
-        self.val_data = ValidationClips(build_sources(data.val, data.sequence_length), data.image_size, data.val_crop)
-        self.sampler = self.context.sampler(self.train_data, config.seed)
-        self.micro_batch = config.optim.batch_size
-        self.steps_per_epoch = len(self.sampler) // (self.micro_batch * config.optim.accumulate)
-        if self.steps_per_epoch < 1:
-            raise ConfigError(
-                f"an epoch of {len(self.train_data)} clips over {self.context.world_size} process(es) holds no "
-                f"step of {self.micro_batch} x {config.optim.accumulate} clips; raise data.epoch_length"
-            )
-        self.progress = Progress()
-        resume_from = resolve_resume(config.resume, self.output_dir)
-        self._seed_everything()
-        if resume_from is None:
-            self.model = build_model(config, self.device)
-        else:
-            self.model, resumed_state, self.progress = read_checkpoint(resume_from, self.device)
-        self.model.freeze_backbone()
-        self.model.to(self.device).train()
-        self.wrapped = self.context.wrap(self.model, self.device)
-        optim = config.optim
-        self.optimizer = torch.optim.AdamW(
-            self.model.trainable_parameters(), lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay
-        )
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=optim.epochs, eta_min=optim.min_lr)
-        if resume_from is not None:
-            self.optimizer.load_state_dict(resumed_state["optimizer"])
-            self.scheduler.load_state_dict(resumed_state["scheduler"])
-            restore_rng(resumed_state["rng"])
-            LOGGER.info("resumed from %s at step %d (epoch %d)", resume_from, self.progress.step, self.progress.epoch)
+        self._build_data()
+        self._build_model_and_optimiser(resolve_resume(config.resume, self.output_dir))
         self.criterion = MotionLoss(config.loss)
         self.train_flow, self.val_flow = self._build_flow()
         self.writer = self._build_writer()
 
     # -- set-up --------------------------------------------------------------------------------
 
+    def _info(self, message: str, *args: object) -> None:
+        """Log on rank 0 only."""
+        if self.context.is_main:
+            LOGGER.info(message, *args)
+
+    def _build_data(self) -> None:
+        """Read every dataset (errors surface now) and size the epoch for this rank."""
+        data, optim = self.config.data, self.config.optim
+        sources = build_sources(data.train, data.sequence_length, data.augment)
+        self.train_data = MixedClipDataset(
+            sources, data.image_size, data.crop, self.config.seed, data.epoch_length,
+            keep_source=data.flow_cache is not None,
+        )
+        self.val_data = ValidationClips(build_sources(data.val, data.sequence_length), data.image_size, data.val_crop)
+        self.sampler = self.context.sampler(self.train_data, self.config.seed)
+        self.micro_batch = optim.batch_size
+        self.steps_per_epoch = len(self.sampler) // (optim.batch_size * optim.accumulate)
+        if self.steps_per_epoch < 1:
+            raise ConfigError(
+                f"an epoch of {len(self.train_data)} clips over {self.context.world_size} process(es) holds no "
+                f"step of {optim.batch_size} x {optim.accumulate} clips; raise data.epoch_length"
+            )
+
+    def _build_model_and_optimiser(self, resume_from: Path | None) -> None:
+        """The network (initial or resumed), its DDP wrapper, AdamW and the cosine schedule."""
+        optim = self.config.optim
+        self.progress = Progress()
+        self._seed_everything()
+        if resume_from is None:
+            self.model, origin = build_model(self.config, self.device)
+        else:
+            self.model, resumed_state, self.progress = read_checkpoint(resume_from, self.device)
+            origin = f"resumed from {resume_from} at step {self.progress.step} (epoch {self.progress.epoch})"
+        self._info("%s", origin)
+        self.model.freeze_backbone()
+        self.model.to(self.device).train()
+        self.wrapped = self.context.wrap(self.model, self.device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.trainable_parameters(), lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer, T_max=optim.epochs, eta_min=optim.min_lr
+        )
+        if resume_from is not None:
+            self.optimizer.load_state_dict(resumed_state["optimizer"])
+            self.scheduler.load_state_dict(resumed_state["scheduler"])
+            restore_rng(resumed_state["rng"])
+
     def _autocast_dtype(self) -> torch.dtype | None:
         precision = self.config.precision
         if precision == "bf16" and self.device.type != "cuda":
             raise ConfigError("precision bf16 needs a CUDA device; use fp32 (or auto) on the CPU")
         return torch.bfloat16 if self.device.type == "cuda" and precision in ("auto", "bf16") else None
+
+    def _autocast(self) -> torch.autocast:
+        """bf16 autocast on CUDA (unless fp32 was asked for); a disabled context elsewhere."""
+        enabled = self.autocast_dtype is not None
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=enabled)
 
     def _seed_everything(self) -> None:
         seed = self.config.seed
@@ -179,7 +208,10 @@ class Trainer:
         """Train until the last epoch or ``max_steps``; returns the run's summary."""
         started = time.perf_counter()
         last_loss, last_checkpoint = None, None
-        bar = tqdm(total=self.total_steps, initial=self.progress.step, disable=not self.context.is_main, desc="train", unit="step")
+        bar = tqdm(
+            total=self.total_steps, initial=self.progress.step, desc="train", unit="step",
+            disable=not self.context.is_main,
+        )
         try:
             while self.progress.epoch < self.config.optim.epochs and self.progress.step < self.total_steps:
                 batches, epoch_ended = self._epoch_batches(), False
@@ -197,13 +229,15 @@ class Trainer:
             self.context.stop()
         summary = TrainSummary(
             self.progress.step, self.progress.epoch, last_loss, self.progress.best_score, self.progress.best_step,
-            last_checkpoint, time.perf_counter() - started,
+            last_checkpoint, time.perf_counter() - started, self.progress.skipped_clips,
         )
-        LOGGER.info(
-            "trained %d steps (%d epochs) in %.1f s; last loss %s; best %s %s at step %s; checkpoint %s",
+        self._info(
+            "trained %d steps (%d epochs) in %.1f s; last loss %s; best %s %s at step %s; "
+            "unreadable clips replaced: %d; checkpoint %s",
             summary.steps, summary.epochs_done, summary.seconds,
             "-" if last_loss is None else f"{last_loss:.4f}", self.config.select_metric,
-            "-" if summary.best_score is None else f"{summary.best_score:.4f}", summary.best_step, last_checkpoint,
+            "-" if summary.best_score is None else f"{summary.best_score:.4f}", summary.best_step,
+            summary.skipped_clips, last_checkpoint,
         )
         return summary
 
@@ -225,7 +259,8 @@ class Trainer:
         return iter(loader)
 
     def _step(self, batches: Iterator[dict], bar: tqdm) -> float:
-        """One optimiser step over ``accumulate`` micro-batches; returns the rank-mean loss."""
+        """One optimiser step over ``accumulate`` micro-batches; returns the loss (averaged over
+        the ranks on logging steps)."""
         started = time.perf_counter()
         accumulate = self.config.optim.accumulate
         totals: dict[str, torch.Tensor] = {}
@@ -237,6 +272,7 @@ class Trainer:
             with sync:
                 loss, parts = self._forward_loss(batch)
                 (loss / accumulate).backward()
+            self.progress.skipped_clips += int(batch["skipped"].sum())
             for name, value in {"loss": loss, **parts}.items():
                 totals[name] = totals.get(name, 0.0) + value.detach() / accumulate
         grad_norm = self._clip_gradients()
@@ -253,10 +289,22 @@ class Trainer:
         return float(totals["loss"])
 
     def _forward_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self._loss(*self._inputs(batch))
+
+    def _inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Frames in [0, 1] (augmented), their flow magnitudes and the target masks, on the device."""
         frames = frames_to_unit(batch["frames"], self.device)
-        flow = self.train_flow(frames, batch["sequence"], batch["frame_ids"])
-        target = batch["masks"].to(self.device, non_blocking=True).float()
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
+        source_frames = frames_to_unit(batch["source_frames"], self.device) if "source_frames" in batch else None
+        flow = self.train_flow(
+            frames, batch["sequence"], batch["frame_ids"], source_frames=source_frames,
+            flipped=batch.get("flipped"), camera_only=batch.get("camera_only"),
+        )
+        return frames, flow, batch["masks"].to(self.device, non_blocking=True).float()
+
+    def _loss(
+        self, frames: torch.Tensor, flow: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        with self._autocast():
             output = self.wrapped(imagenet_normalise(frames), flow)  # the DDP wrapper, never .module
         return self.criterion(output.conf[..., 0], target)
 
@@ -277,6 +325,7 @@ class Trainer:
         self.writer.add_scalar("train/lr", lr, step)
         self.writer.add_scalar("train/grad_norm", grad_norm, step)
         self.writer.add_scalar("train/step_seconds", seconds, step)
+        self.writer.add_scalar("train/skipped_clips", self.progress.skipped_clips, step)
         if self.device.type == "cuda":
             self.writer.add_scalar("train/max_memory_gib", torch.cuda.max_memory_allocated(self.device) / 2**30, step)
 
@@ -290,12 +339,12 @@ class Trainer:
         self.progress.epoch += 1
         self.progress.batch_in_epoch = 0
         links: tuple[str, ...] = ("last",)
-        if self.context.is_main and len(self.val_data):
-            scores = self.validate()
+        scores = self.validate() if self.context.is_main and len(self.val_data) else {}
+        if scores:
             for name, value in scores.items():
                 self.writer.add_scalar(f"val/{name}", value, self.progress.step)
             score = scores[self.config.select_metric]
-            LOGGER.info("epoch %d: %s", self.progress.epoch, ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+            self._info("epoch %d: %s", self.progress.epoch, ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
             if self.progress.best_score is None or score > self.progress.best_score:
                 self.progress.best_score, self.progress.best_step = score, self.progress.step
                 links = ("last", "best")
@@ -305,7 +354,11 @@ class Trainer:
         """Rank 0 writes the checkpoint; every rank waits for it."""
         folder = None
         if self.context.is_main:
-            state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "config": self.config.to_dict()}
+            state = {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "config": self.config.to_dict(),
+            }
             folder = write_checkpoint(self.output_dir, self.model, state, self.progress, links)
         self.context.barrier()
         return folder
@@ -316,22 +369,29 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """Mean per-sequence J, F and J&F of thresholded predictions on the validation clips.
 
-        Runs the plain module (no gradients, so no DDP synchronisation is involved).
+        Runs the plain module (no gradients, so no DDP synchronisation is involved). A sequence
+        whose files cannot be read is logged and left out; with none readable the result is empty.
         """
         self.model.eval()
         sequence_j, sequence_f = [], []
-        loader = DataLoader(self.val_data, batch_size=1, num_workers=self.config.data.num_workers)
         try:
-            for batch in loader:
-                frames = frames_to_unit(batch["frames"], self.device)
-                flow = self.val_flow(frames, batch["sequence"], batch["frame_ids"])
-                with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
+            for index in range(len(self.val_data)):
+                try:
+                    item = self.val_data[index]
+                except InputError as exc:
+                    LOGGER.warning("validation skips an unreadable clip: %s", exc)
+                    continue
+                frames = frames_to_unit(item["frames"][None], self.device)
+                flow = self.val_flow(frames, [item["sequence"]], item["frame_ids"][None])
+                with self._autocast():
                     probability = self.model(imagenet_normalise(frames), flow).motion_mask[0]
                 predicted = (probability > self.config.threshold).cpu().numpy()
-                j_values, f_values = batch_scores(predicted, batch["masks"][0].numpy().astype(bool))
+                j_values, f_values = batch_scores(predicted, item["masks"].numpy().astype(bool))
                 sequence_j.append(j_values.mean())
                 sequence_f.append(f_values.mean())
         finally:
             self.model.train()
+        if not sequence_j:
+            return {}
         j, f = float(np.mean(sequence_j)), float(np.mean(sequence_f))
         return {"J": j, "F": f, "J&F": (j + f) / 2}

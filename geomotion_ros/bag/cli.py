@@ -36,7 +36,7 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--offline", action="store_true", help="no DDS: feed the StreamingSegmenter directly")
     parser.add_argument("--policy", choices=POLICIES, default="every_frame", help="default: %(default)s")
     parser.add_argument("--window", type=int, default=8, help="window size (default: %(default)s)")
-    parser.add_argument("--stride", type=int, default=1, help="window stride (default: %(default)s)")
+    parser.add_argument("--stride", type=int, default=4, help="window stride (default: %(default)s)")
     parser.add_argument("--threshold", type=float, default=0.5, help="mask threshold (default: %(default)s)")
     parser.add_argument("--rate", type=float, default=1.0,
                         help="playback speed relative to the recorded rate (DDS mode; default: %(default)s)")

@@ -26,7 +26,7 @@ class BagEvalOptions:
     offline: bool = False
     policy: str = "every_frame"
     window: int = 8
-    stride: int = 1
+    stride: int = 4
     threshold: float = 0.5
     rate: float = 1.0
     protocol: str = "davis"

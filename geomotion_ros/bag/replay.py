@@ -190,11 +190,16 @@ def _play(reader, connections, image_connection, clock, images, infos, node, con
             infos.publish(raw)
             continue
         if config.policy == "every_frame":
-            _wait_until(lambda: node.engine.stats.queue_depth < config.max_queue - 1, DRAIN_TIMEOUT_S)
+            _wait_until(lambda: _backlog(node, len(replay.input_stamps)) < config.max_queue - 1, DRAIN_TIMEOUT_S)
         stamp_ns = _header_stamp_ns(raw, connection.msgtype)
         replay.input_stamps.append(stamp_ns)
         published_at[stamp_ns] = time.perf_counter()
         images.publish(raw)
+
+
+def _backlog(node: GeoMotionNode, published: int) -> int:
+    """Frames published but not yet taken into a window: in DDS or the callback, or queued."""
+    return published - node.monitor.received + node.engine.stats.queue_depth
 
 
 def _header_stamp_ns(raw: bytes, msgtype: str) -> int:

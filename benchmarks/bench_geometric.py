@@ -1,0 +1,89 @@
+"""Accuracy and speed of the weight-free geometric backend on the shared DAVIS 2016 sequences.
+
+For each sequence: J and F (official DAVIS definitions, every frame, 854x480) of the backend's
+masks, and frames/s of the whole per-frame work (grayscale, two DIS flows, fits, scores, masks,
+pose) at 854x480 and 640x480, next to the time of the two DIS flows alone, measured in the same run.
+
+    .venv/bin/python benchmarks/bench_geometric.py [--davis PATH] [--sequences a,b] [--flow-scale S]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from geomotion_core.eval.metrics import batch_scores
+from geomotion_core.flow.dis import DISConfig, DISFlow
+from geomotion_core.geometric import GeometricBackend, GeometricConfig
+
+DEFAULT_DAVIS = Path(os.environ.get("GEOMOTION_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data" / "DAVIS2016"
+SEQUENCES = ("blackswan", "camel", "car-shadow", "libby")
+
+
+def read_sequence(root: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """RGB frames ``[N, H, W, 3]`` and boolean ground truth ``[N, H, W]`` of one sequence."""
+    images = sorted((root / "JPEGImages" / "480p" / name).glob("*.jpg"))
+    frames = np.stack([cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in images])
+    truth = np.stack([
+        cv2.imread(str(root / "Annotations" / "480p" / name / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE) > 0
+        for path in images
+    ])
+    return frames, truth
+
+
+def run_backend(backend: GeometricBackend, frames: np.ndarray) -> tuple[np.ndarray, float]:
+    """Probabilities of every frame, streamed as 2-frame windows with ids (one new pair per frame),
+    and the seconds per frame; each frame's final probability combines both of its neighbours."""
+    backend.reset()
+    started = time.perf_counter()
+    prediction = backend.predict_window(frames, frame_ids=range(len(frames)))
+    return prediction.probability, (time.perf_counter() - started) / len(frames)
+
+
+def dis_seconds_per_frame(config: GeometricConfig, frames: np.ndarray) -> float:
+    """Seconds per frame of the two DIS flows (forward and backward) alone, at the same settings."""
+    flow = DISFlow(DISConfig(preset=config.flow_preset, scale=config.flow_scale))
+    grays = [flow.prepare(frame) for frame in frames]
+    started = time.perf_counter()
+    for gray_a, gray_b in zip(grays[:-1], grays[1:]):
+        flow(gray_a, gray_b)
+        flow(gray_b, gray_a)
+    return (time.perf_counter() - started) / len(frames)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--davis", type=Path, default=DEFAULT_DAVIS, help="DAVIS 2016 root (default: %(default)s)")
+    parser.add_argument("--sequences", default=",".join(SEQUENCES))
+    parser.add_argument("--flow-scale", type=float, help="override GeometricConfig.flow_scale")
+    parser.add_argument("--speed-frames", type=int, default=30, help="frames timed per resolution")
+    args = parser.parse_args()
+    config = GeometricConfig() if args.flow_scale is None else replace(GeometricConfig(), flow_scale=args.flow_scale)
+    backend = GeometricBackend(config)
+    print(f"OpenCV threads: {cv2.getNumThreads()}, flow_scale {config.flow_scale}, DIS {config.flow_preset}")
+    print(f"{'sequence':12s} {'frames':>6s} {'J':>6s} {'F':>6s} {'ms/frame':>9s}")
+    j_means, f_means, first = [], [], None
+    for name in args.sequences.split(","):
+        frames, truth = read_sequence(args.davis, name)
+        first = frames if first is None else first
+        probability, seconds = run_backend(backend, frames)
+        j_values, f_values = batch_scores(probability > 0.5, truth)
+        j_means.append(j_values.mean())
+        f_means.append(f_values.mean())
+        print(f"{name:12s} {len(frames):6d} {j_values.mean():6.3f} {f_values.mean():6.3f} {1000 * seconds:9.1f}")
+    print(f"{'mean':12s} {'':6s} {np.mean(j_means):6.3f} {np.mean(f_means):6.3f}")
+    print(f"\n{'size':9s} {'frames/s':>8s} {'DIS ms':>7s} {'total ms':>8s} {'total/DIS':>9s}")
+    for width, height in ((854, 480), (640, 480)):
+        clip = np.stack([cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA) for frame in first[: args.speed_frames]])
+        dis = dis_seconds_per_frame(config, clip)
+        _, total = run_backend(backend, clip)
+        print(f"{width}x{height:<5d} {1 / total:8.1f} {1000 * dis:7.1f} {1000 * total:8.1f} {total / dis:9.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Settings of the weight-free geometric backend."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from geomotion_core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class GeometricConfig:
+    """Every knob of flow, ego-motion fit, scoring, mask extraction and camera motion.
+
+    Pixel quantities are in pixels of the flow's working resolution (the input resized by
+    ``flow_scale``) unless their name says otherwise.
+    """
+
+    flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast | fast | medium
+    flow_scale: float = 0.5  # flow, fit and scoring run on frames resized by this factor
+    grid_points: int = 1600  # about this many flow samples on a regular grid feed the model fits
+    homography_threshold: float = 1.0  # MAGSAC inlier threshold of the background homography
+    consistency_threshold: float = 1.0  # forward-backward flow error above which a pixel is occluded
+    noise_floor: float = 0.1  # lowest residual spread (pixels): keeps a perfectly fitted frame quiet
+    score_blur: float = 1.5  # Gaussian sigma smoothing the motion score before thresholding
+    min_threshold: float = 2.0  # the score threshold never drops below this many spreads
+    seed_ratio: float = 2.0  # hysteresis: a region needs a seed scoring this times the threshold
+    min_region_fraction: float = 0.002  # regions smaller than this fraction of the frame are dropped
+    fov_degrees: float = 60.0  # horizontal field of view when no intrinsics are given
+    static_motion: float = 0.3  # median flow (pixels) below which the camera is taken as static
+    min_parallax: float = 0.5  # median parallax (pixels) below which translation is unobservable
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("flow_scale", 0.0 < self.flow_scale <= 1.0),
+            ("grid_points", self.grid_points >= 16),
+            ("fov_degrees", 1.0 <= self.fov_degrees <= 179.0),
+            ("seed_ratio", self.seed_ratio >= 1.0),
+            ("min_region_fraction", 0.0 <= self.min_region_fraction < 1.0),
+        )
+        for name, valid in checks:
+            if not valid:
+                raise ConfigError(f"geometric setting {name} is out of range: {getattr(self, name)}")
+        for name in ("homography_threshold", "consistency_threshold", "noise_floor", "min_threshold",
+                     "static_motion", "min_parallax"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise ConfigError(f"geometric setting {name} must be a positive number, got {value}")
+        if self.score_blur < 0.0:
+            raise ConfigError(f"geometric setting score_blur must be >= 0, got {self.score_blur}")

@@ -1,0 +1,76 @@
+"""The background (ego-motion) model: a homography fitted robustly to flow correspondences."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import cv2
+import numpy as np
+
+MIN_CORRESPONDENCES = 8
+
+
+@dataclass(frozen=True)
+class PixelGrid:
+    """Pixel coordinates of one working size, and the sparse grid sampled for model fits."""
+
+    height: int
+    width: int
+    step: int
+
+    @classmethod
+    def with_samples(cls, height: int, width: int, samples: int) -> "PixelGrid":
+        """The grid whose regular sampling gives about ``samples`` points."""
+        return cls(height, width, max(1, round(math.sqrt(height * width / samples))))
+
+    @cached_property
+    def coordinates(self) -> np.ndarray:
+        """``[H, W, 2]`` float32 (x, y) of every pixel."""
+        xs, ys = np.meshgrid(np.arange(self.width, dtype=np.float32), np.arange(self.height, dtype=np.float32))
+        return np.dstack([xs, ys])
+
+    @cached_property
+    def samples(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column indices of the correspondence grid (cell centres)."""
+        offset = self.step // 2
+        rows, cols = np.mgrid[offset : self.height : self.step, offset : self.width : self.step]
+        return rows.ravel(), cols.ravel()
+
+
+def forward_backward_error(flow_ab: np.ndarray, flow_ba: np.ndarray, grid: PixelGrid) -> np.ndarray:
+    """``|flow_ab(x) + flow_ba(x + flow_ab(x))|`` per pixel: large where ``x`` is occluded in b."""
+    target = grid.coordinates + flow_ab
+    back = cv2.remap(flow_ba, target[..., 0], target[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    back += flow_ab
+    return np.sqrt(back[..., 0] ** 2 + back[..., 1] ** 2)
+
+
+def grid_correspondences(flow: np.ndarray, reliable: np.ndarray, grid: PixelGrid) -> tuple[np.ndarray, np.ndarray]:
+    """Source and target points of the reliable grid samples of ``flow``."""
+    rows, cols = grid.samples
+    keep = reliable[rows, cols]
+    source = grid.coordinates[rows[keep], cols[keep]]
+    return source, source + flow[rows[keep], cols[keep]]
+
+
+def fit_homography(source: np.ndarray, target: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Dominant homography (``target ~ H source``) by MAGSAC, and its inlier mask.
+
+    With too few points or a degenerate configuration the identity (no camera motion) is returned
+    with no inliers, so a black or textureless frame never raises.
+    """
+    count = len(source)
+    if count >= MIN_CORRESPONDENCES:
+        homography, inliers = cv2.findHomography(source, target, cv2.USAC_MAGSAC, threshold)
+        if homography is not None and np.all(np.isfinite(homography)):
+            return homography, inliers.ravel().astype(bool)
+    return np.eye(3), np.zeros(count, dtype=bool)
+
+
+def homography_flow(homography: np.ndarray, grid: PixelGrid) -> np.ndarray:
+    """``[H, W, 2]`` float32 flow that the homography predicts for every pixel."""
+    points = grid.coordinates.reshape(-1, 1, 2)
+    mapped = cv2.perspectiveTransform(points, homography).reshape(grid.height, grid.width, 2)
+    mapped -= grid.coordinates
+    return mapped

@@ -1,0 +1,58 @@
+"""From a motion score to a clean binary mask and a probability-like map."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+SCORE_CEILING = 64.0  # scores above this many noise units are all "certainly moving"
+STATIC_CEILING = 0.09  # the highest probability given to a pixel outside the mask
+MOVING_FLOOR = 0.55  # the lowest probability given to a pixel inside the mask
+LOG_LEVELS = 255
+
+
+def select_threshold(score: np.ndarray, floor: float) -> float:
+    """Per-frame threshold: Otsu's split of the log-score histogram, never below ``floor``.
+
+    Scores are heavy-tailed (a few noise units on the background, tens on a moving object), so the
+    two classes separate best on a log scale.
+    """
+    low, high = np.log1p(floor), np.log1p(SCORE_CEILING)
+    levels = (np.log1p(np.clip(score, floor, SCORE_CEILING)) - low) * (LOG_LEVELS / (high - low))
+    otsu, _ = cv2.threshold(levels.astype(np.uint8), 0, LOG_LEVELS, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return max(float(np.expm1(low + otsu * (high - low) / LOG_LEVELS)), floor)
+
+
+def extract_mask(score: np.ndarray, threshold: float, seed_ratio: float, min_area: int) -> np.ndarray:
+    """Hysteresis mask: regions above ``threshold`` that hold a pixel above ``seed_ratio * threshold``
+    and cover at least ``min_area`` pixels, with their holes filled. ``[H, W]`` uint8 0/1."""
+    candidate = (score > threshold).view(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
+    if count <= 1:
+        return candidate
+    seeded = np.zeros(count, dtype=bool)
+    seeded[np.unique(labels[score > threshold * seed_ratio])] = True
+    seeded &= stats[:, cv2.CC_STAT_AREA] >= min_area
+    seeded[0] = False
+    kept = seeded[labels].view(np.uint8)
+    return fill_holes(kept)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill the holes of every region of a 0/1 mask."""
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros_like(mask)
+    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
+    return filled
+
+
+def to_probability(score: np.ndarray, threshold: float, mask: np.ndarray) -> np.ndarray:
+    """Probability-like map consistent with the mask for any cut-off in [0.1, 0.5].
+
+    Inside the mask: ``MOVING_FLOOR`` at or below the threshold (filled holes), towards 1 for strong
+    motion. Outside: at most ``STATIC_CEILING``, growing with the score, so regions the
+    mask rejected stay visible in the map but below any usual cut-off.
+    """
+    ratio = np.clip(score * (1.0 / threshold), 0.0, None)
+    inside = 1.0 - (1.0 - MOVING_FLOOR) / np.maximum(ratio, 1.0)
+    outside = STATIC_CEILING * np.minimum(ratio, 1.0)
+    return np.where(mask.astype(bool), inside, outside).astype(np.float32)

@@ -1,0 +1,64 @@
+"""Everything measured once for a pair of consecutive frames: flows, background fits, scores, pose."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from geomotion_core.flow.dis import DISFlow
+from geomotion_core.geometric.camera import relative_pose
+from geomotion_core.geometric.config import GeometricConfig
+from geomotion_core.geometric.egomotion import (
+    PixelGrid,
+    fit_homography,
+    forward_backward_error,
+    grid_correspondences,
+    homography_flow,
+)
+from geomotion_core.geometric.scoring import residual_score
+
+
+@dataclass(frozen=True)
+class DirectionalMotion:
+    """One frame's motion evidence from its flow towards one neighbour."""
+
+    score: np.ndarray  # [h, w] float32 residual in noise units
+    reliable: np.ndarray  # [h, w] bool: forward-backward consistent (not occluded)
+
+
+@dataclass(frozen=True)
+class PairMotion:
+    """Frame a's evidence towards b, frame b's towards a, and the relative pose ``X_b = R X_a + t``."""
+
+    forward: DirectionalMotion  # for frame a
+    backward: DirectionalMotion  # for frame b
+    rotation: np.ndarray  # [3, 3]
+    translation: np.ndarray  # [3] unit direction, or zeros when not observable
+
+
+def _direction(
+    flow: np.ndarray, reverse: np.ndarray, grid: PixelGrid, config: GeometricConfig
+) -> tuple[DirectionalMotion, np.ndarray, np.ndarray, np.ndarray]:
+    """Score one flow direction; also return its reliable grid correspondences and homography."""
+    reliable = forward_backward_error(flow, reverse, grid) < config.consistency_threshold
+    source, target = grid_correspondences(flow, reliable, grid)
+    homography, _ = fit_homography(source, target, config.homography_threshold)
+    score = residual_score(flow, homography_flow(homography, grid), reliable, config.noise_floor)
+    return DirectionalMotion(score, reliable), source, target, homography
+
+
+def analyse_pair(
+    gray_a: np.ndarray, gray_b: np.ndarray, flow: DISFlow, grid: PixelGrid, intrinsics: np.ndarray, config: GeometricConfig
+) -> PairMotion:
+    """Flows both ways, background homographies, motion scores of both frames and the camera motion.
+
+    ``intrinsics`` is the camera matrix at the working resolution of ``gray_a`` / ``gray_b``.
+    """
+    flow_ab, flow_ba = flow(gray_a, gray_b), flow(gray_b, gray_a)
+    forward, source, target, homography = _direction(flow_ab, flow_ba, grid, config)
+    backward, _, _, _ = _direction(flow_ba, flow_ab, grid, config)
+    static = forward.score[source[:, 1].astype(int), source[:, 0].astype(int)] < config.min_threshold
+    rotation, translation = relative_pose(
+        source[static], target[static], homography, intrinsics, config.static_motion, config.min_parallax
+    )
+    return PairMotion(forward, backward, rotation, translation)

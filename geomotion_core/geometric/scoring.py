@@ -1,0 +1,49 @@
+"""Motion scores: how far each pixel's flow departs from the background model, in noise units."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation of a normal distribution
+STATISTICS_STRIDE = 3  # the median and MAD are taken on every 3rd row and column (9x fewer pixels)
+
+
+def residual_score(flow: np.ndarray, background_flow: np.ndarray, reliable: np.ndarray, noise_floor: float) -> np.ndarray:
+    """Residual ``|flow - background_flow|`` normalised per frame: ``(r - median) / spread``.
+
+    The median and the spread (MAD, at least ``noise_floor``) come from the reliable pixels of a
+    regular subsample, so the score reads as "noise units above the typical background residual".
+    """
+    difference = flow - background_flow
+    residual = np.sqrt(difference[..., 0] ** 2 + difference[..., 1] ** 2)
+    stride = slice(None, None, STATISTICS_STRIDE)
+    sparse, sparse_reliable = residual[stride, stride], reliable[stride, stride]
+    sample = sparse[sparse_reliable] if sparse_reliable.any() else sparse.ravel()
+    median = float(np.median(sample))
+    spread = max(MAD_TO_SIGMA * float(np.median(np.abs(sample - median))), noise_floor)
+    residual -= median
+    residual *= 1.0 / spread
+    return residual
+
+
+def combine_directions(scores: Sequence[np.ndarray], reliable: Sequence[np.ndarray]) -> np.ndarray:
+    """One score per pixel from the flows towards the previous and the next frame.
+
+    A pixel counts as moving only if every direction in which its flow is reliable says so (the
+    minimum over reliable directions): an occluded direction cannot raise it. Where no direction
+    is reliable, the minimum over all directions is used.
+    """
+    if len(scores) == 1:
+        return scores[0]
+    stacked = np.stack(scores)
+    valid = np.stack(reliable)
+    overall = stacked.min(axis=0)
+    trusted = np.where(valid, stacked, np.inf).min(axis=0)
+    return np.where(valid.any(axis=0), trusted, overall).astype(np.float32, copy=False)
+
+
+def smooth(score: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing of a score map (no-op for ``sigma`` 0)."""
+    return cv2.GaussianBlur(score, (0, 0), sigma) if sigma > 0 else score
