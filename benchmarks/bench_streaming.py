@@ -62,8 +62,9 @@ def bench_offline(backend, frames: list[np.ndarray], config: StreamingConfig) ->
     for result in results:
         for stage, seconds in result.timings.items():
             stages[stage] = stages.get(stage, 0.0) + seconds
+    backend_stages = {stage: seconds for stage, seconds in stages.items() if stage not in ("latency", "backend")}
     print("  backend stages per frame: " + ", ".join(
-        f"{stage} {1e3 * seconds / count:.2f} ms" for stage, seconds in stages.items() if stage not in ("latency", "backend")
+        f"{stage} {1e3 * seconds / count:.2f} ms" for stage, seconds in backend_stages.items()
     ))
 
 
@@ -132,7 +133,8 @@ def main() -> None:
         device=args.device, size=args.size, allow_random_weights=args.random_weights,
     ))
     print(f"{args.backend} backend, {len(frames)} frames of {args.width}x{args.height} ({args.sequence}), "
-          f"window {args.window}, stride {args.stride}, {'centred' if args.centred else 'causal'}, {os.cpu_count()} CPUs")
+          f"window {args.window}, stride {args.stride}, {'centred' if args.centred else 'causal'}, "
+          f"{os.cpu_count()} CPUs")
     backend.predict_window(np.stack(frames[: args.window]))  # warm-up (lazy initialisation, allocations)
     backend.reset()
     config = StreamingConfig(window_size=args.window, stride=args.stride, causal=not args.centred)

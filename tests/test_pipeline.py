@@ -208,9 +208,11 @@ class RecordingRefiner:
 
     def __init__(self) -> None:
         self.clips: list[list[float]] = []
+        self.sizes: set[tuple[int, ...]] = set()
 
     def refine(self, frames: np.ndarray, probability: np.ndarray) -> np.ndarray:
         self.clips.append([round(float(p[0, 0]) * 100) for p in probability])
+        self.sizes.add(probability.shape[1:])
         masks = np.zeros(probability.shape, bool)
         masks[:, 0] = True
         return masks
@@ -229,6 +231,7 @@ def test_sam2_refines_per_chunk_or_whole_sequence(
     options = segment.SegmentOptions(protocol=protocol, chunk_size=8 if protocol == "official" else 2, sam2=True)
     results = list(segment._chunked_results(RecordingBackend(davis_frames), refiner, davis_frames, options))
     assert refiner.clips == expected_clips
+    assert refiner.sizes == {(518, 518)}  # SAM2 refines at the network's size, as officially
     assert [frame.index for frame, _, _ in results] == list(range(22))
     for _, result, _ in results:
         assert (result.mask[0] == 255).all() and (result.mask[1:] == 0).all()  # the refined mask is kept
@@ -276,3 +279,31 @@ def test_failed_background_write_is_raised_and_poses_are_kept(davis_frames: list
         writer.close()
     assert (tmp_path / "probability" / "00000.png").is_file()
     assert len(json.loads((tmp_path / "poses.json").read_text())["frames"]) == 1
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"protocol": "sliding"}, "protocol"),
+    ({"chunk_size": 0}, "chunk size"),
+    ({"threshold": 1.5}, "threshold"),
+    ({"fps": 0.0}, "fps"),
+    ({"streaming": True, "sam2": True}, "--streaming"),
+])
+def test_invalid_segment_options_are_config_errors(changes: dict, message: str) -> None:
+    from geomotion_core.errors import ConfigError
+    from geomotion_core.pipeline import SegmentOptions
+
+    with pytest.raises(ConfigError, match=message):
+        SegmentOptions(**changes).validate()
+
+
+def test_bf16_autocast_stays_close_to_fp32(small_options, network_backend, davis_frames: list[Frame]) -> None:
+    from dataclasses import replace
+
+    from geomotion_core.pipeline.network_backend import NetworkBackend
+
+    images = np.stack([frame.image for frame in davis_frames[:4]])
+    reference = network_backend.predict_window(images)
+    bf16 = NetworkBackend.from_options(replace(small_options, precision="bf16")).predict_window(images)
+    difference = np.abs(bf16.probability - reference.probability)
+    assert 0 < difference.max() < 0.05  # autocast was active, and the result is still the same map
+    assert bf16.probability.dtype == np.float32 and bf16.poses.dtype == np.float64

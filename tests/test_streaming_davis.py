@@ -95,6 +95,12 @@ def test_small_network_gives_every_davis_frame_a_mask_reusing_its_caches(network
     results, _ = stream(network_backend, davis_frames, config)
     assert_valid_results(results, davis_frames)
     assert_matches_fresh_windows(network_backend, results[-3:], davis_frames, config.window_size)
+    # The first window finalises its 4 frames: their poses are the network's, moved to start at the identity.
+    network_backend.reset()
+    first = network_backend.predict_window(np.stack(davis_frames[:4])).poses
+    expected = np.linalg.inv(first[0]) @ first
+    np.testing.assert_allclose(np.stack([result.pose for result in results[:4]]), expected, atol=1e-5)
+    assert np.abs(expected[1:, :3, 3]).max() > 1e-3  # the comparison is not between zeros
 
 
 def test_size_change_on_real_frames_continues_at_the_new_size(geometric_backend, davis_frames):

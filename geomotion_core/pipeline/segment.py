@@ -58,6 +58,8 @@ class SegmentOptions:
             raise ConfigError(f"chunk size must be at least 1, got {self.chunk_size}")
         if self.threshold is not None and not 0.0 <= self.threshold < 1.0:
             raise ConfigError(f"threshold must be in [0, 1), got {self.threshold}")
+        if self.fps is not None and not self.fps > 0:
+            raise ConfigError(f"fps must be positive, got {self.fps}")
         if self.max_frames is not None and self.max_frames < 1:
             raise ConfigError(f"max frames must be at least 1, got {self.max_frames}")
         if self.streaming and self.sam2:
@@ -194,24 +196,50 @@ def _chunked_results(
         elif options.protocol == "eval":
             held.append(chunk)
         else:
-            yield from _frame_results(chunk, _refine(refiner, [chunk]), options.mask_threshold)
+            yield from _frame_results(chunk, _refine(refiner, [chunk], _model_size(chunk, options)),
+                                      options.mask_threshold)
     if held:
-        masks = _refine(refiner, held)
+        masks = _refine(refiner, held, _model_size(held[0], options))
         offset = 0
         for chunk in held:
             yield from _frame_results(chunk, masks[offset : offset + len(chunk.frames)], options.mask_threshold)
             offset += len(chunk.frames)
 
 
-def _refine(refiner: Sam2Refiner, chunks: list[Chunk]) -> np.ndarray:
-    """SAM2 masks of the chunks' frames as one clip; its time is shared out to the chunks."""
+def _refine(refiner: Sam2Refiner, chunks: list[Chunk], model_size: tuple[int, int]) -> np.ndarray:
+    """SAM2 masks of the chunks' frames as one clip, at the input size; time shared out to the chunks.
+
+    As officially, SAM2 works at the network's size: the probability maps are brought back to the
+    model size (the refiner resizes the frames to them), and the binary masks are scaled back up.
+    """
     start = time.perf_counter()
-    masks = refiner.refine(np.concatenate([chunk.images for chunk in chunks]),
-                           np.concatenate([chunk.probability for chunk in chunks]))
+    images = np.concatenate([chunk.images for chunk in chunks])
+    probability = _resize_maps(np.concatenate([chunk.probability for chunk in chunks]), model_size)
+    masks = _resize_maps(refiner.refine(images, probability).astype(np.float32), images.shape[1:3]) > 0.5
     seconds_per_frame = (time.perf_counter() - start) / len(masks)
     for chunk in chunks:
         chunk.timings["refine"] = seconds_per_frame * len(chunk.frames)
     return masks
+
+
+def _resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear (antialiased when shrinking) resize of ``[N, H, W]`` float maps to ``size``."""
+    import torch
+    import torch.nn.functional as F
+
+    if maps.shape[1:] == tuple(size):
+        return maps
+    resized = F.interpolate(torch.from_numpy(maps)[:, None], size=tuple(size), mode="bilinear",
+                            align_corners=False, antialias=True)
+    return resized[:, 0].numpy()
+
+
+def _model_size(chunk: Chunk, options: SegmentOptions) -> tuple[int, int]:
+    """The network input size of this chunk's frames (where SAM2 refines, as officially)."""
+    from geomotion_core.pipeline.preprocessing import model_input_size
+
+    height, width = chunk.images.shape[1:3]
+    return model_input_size(height, width, options.backend.size, options.backend.keep_aspect)
 
 
 def _frame_results(chunk: Chunk, masks: np.ndarray | None, threshold: float) -> Iterator[tuple[Frame, FrameResult, int]]:
@@ -233,9 +261,10 @@ def _frame_results(chunk: Chunk, masks: np.ndarray | None, threshold: float) -> 
 
 def _build_refiner(options: SegmentOptions) -> Sam2Refiner:
     from geomotion_core.pipeline.model_loading import resolve_device
-    from geomotion_core.refine import Sam2Refiner
+    from geomotion_core.refine import Sam2Refiner, Sam2RefinerOptions
 
-    return Sam2Refiner.from_files(options.sam2_config, options.sam2_checkpoint, resolve_device(options.backend.device))
+    return Sam2Refiner.from_files(options.sam2_config, options.sam2_checkpoint, resolve_device(options.backend.device),
+                                  Sam2RefinerOptions(fallback_threshold=options.mask_threshold))
 
 
 def _streaming_results(

@@ -68,7 +68,9 @@ class StreamingSegmenter:
             return True
         overflow = self._intake.counts().dropped_overflow
         if overflow == 1 or overflow % 100 == 0:
-            LOGGER.warning("streaming queue full (%d frames): %d frames refused so far", self.config.max_queue, overflow)
+            LOGGER.warning(
+                "streaming queue full (%d frames): %d frames refused so far", self.config.max_queue, overflow
+            )
         return False
 
     # -- worker side ---------------------------------------------------------------------------
@@ -125,7 +127,9 @@ class StreamingSegmenter:
             self._record_reset("requested")
             LOGGER.info("streaming reset: %d queued or pending frames discarded", discarded)
 
-    def stream(self, frames: Iterable[tuple[np.ndarray, float]], intrinsics: np.ndarray | None = None) -> Iterator[FrameResult]:
+    def stream(
+        self, frames: Iterable[tuple[np.ndarray, float]], intrinsics: np.ndarray | None = None
+    ) -> Iterator[FrameResult]:
         """Results for ``(frame, stamp)`` pairs as they become final, then the flushed rest."""
         for frame, stamp in frames:
             yield from self.push(frame, stamp, intrinsics)

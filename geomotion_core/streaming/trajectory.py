@@ -92,12 +92,10 @@ class PoseChain:
         """
         poses = poses.astype(np.float64)  # a copy
         poses[:, :3, :3] = project_to_rotation(poses[:, :3, :3])
-        shared = [(row, self._previous[frame_id]) for row, frame_id in enumerate(frame_ids) if frame_id in self._previous]
-        if shared:
-            rows = [row for row, _ in shared]
-            similarity = fit_similarity(
-                poses[rows], np.stack([pose for _, pose in shared]), self.fit_scale, self._scale, self.min_baseline
-            )
+        rows = [row for row, frame_id in enumerate(frame_ids) if frame_id in self._previous]
+        if rows:
+            anchors = np.stack([self._previous[frame_ids[row]] for row in rows])
+            similarity = fit_similarity(poses[rows], anchors, self.fit_scale, self._scale, self.min_baseline)
         else:
             similarity = anchor_at_identity(poses[0])
         chained = similarity.apply_to_poses(poses)

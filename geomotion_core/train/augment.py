@@ -58,10 +58,6 @@ class AugmentPlan:
 # -- photometric operations -------------------------------------------------------------------------
 
 
-def _max_value(clip: torch.Tensor) -> float:
-    return 1.0 if clip.is_floating_point() else float(torch.iinfo(clip.dtype).max)
-
-
 def _blur(clip: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian blur with a kernel of about +-3 sigma, limited to the image."""
     largest = (min(clip.shape[-2:]) - 1) | 1  # the largest odd size that fits the image
@@ -76,7 +72,7 @@ PHOTOMETRIC: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
     "hue": F.adjust_hue,
     "grayscale": lambda clip, _: F.rgb_to_grayscale(clip, num_output_channels=3),
     "blur": _blur,
-    "solarize": lambda clip, fraction: F.solarize(clip, fraction * _max_value(clip)),
+    "solarize": F.solarize,
 }
 
 
@@ -104,7 +100,7 @@ class ColorJitter:
 @dataclass(frozen=True)
 class SemanticStyle:
     """The semantic view: strong colour jitter, then grey scale, Gaussian blur and solarisation,
-    each with its own probability (``solarize_threshold`` is a fraction of the value range)."""
+    each with its own probability (``solarize_threshold`` on the [0, 1] scale)."""
 
     jitter: ColorJitter = ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
     grayscale_probability: float = 0.2
@@ -129,15 +125,16 @@ class SemanticStyle:
 
 @dataclass(frozen=True)
 class CameraSweep:
-    """The stop view's camera: it rotates about its centre (yaw, pitch, roll) and zooms in, moving
-    smoothly (cosine ease) from a random start to a random end pose over the clip, while the
-    exposure drifts the same way. A pure rotation makes every frame an exact homography of the
-    reference frame (``K R^T K^-1``): camera motion without any independently moving pixel. The
-    frames are zoomed in just enough that every output pixel sees the reference image (no border)."""
+    """The stop view's camera: it rotates about its centre (yaw, pitch, roll) and zooms, moving
+    smoothly (cosine ease) through the reference pose from the first to the last frame (a random
+    turn of up to ``max_turn`` / ``max_roll`` degrees in all), while the exposure drifts between two
+    random gains. A pure rotation makes every frame an exact homography of the reference frame
+    (``K R^T K^-1``): camera motion without any independently moving pixel. The frames are zoomed
+    in just enough that every output pixel sees the reference image (no border)."""
 
-    max_rotation: float = 4.0  # degrees of yaw and pitch at either end of the clip
-    max_roll: float = 2.0  # degrees
-    max_zoom: float = 0.1  # extra zoom (focal length gain) up to this fraction
+    max_turn: float = 6.0  # degrees of yaw and of pitch over the clip
+    max_roll: float = 2.0  # degrees over the clip
+    max_zoom: float = 0.1  # zoom (focal length gain) between 1 and 1 + this, at either end
     focal: float = 1.2  # focal length in units of the image's longer side (about 45 degrees of view)
     max_exposure: float = 0.15  # log exposure gain at either end of the clip
 
@@ -147,8 +144,8 @@ class CameraSweep:
         """The reference frame, ``[T, 3, 3]`` homographies (output pixel -> reference pixel) and
         ``[T]`` exposure gains."""
         reference = int(rng.integers(num_frames))
-        limits = np.array([self.max_rotation, self.max_rotation, self.max_roll])
-        angles = rng.uniform(-1.0, 1.0, size=(2, 3)) * limits  # start and end (yaw, pitch, roll)
+        turn = rng.uniform(-1.0, 1.0, size=3) * np.array([self.max_turn, self.max_turn, self.max_roll])
+        angles = np.stack([-turn / 2, turn / 2])  # first and last (yaw, pitch, roll)
         zooms = 1.0 + rng.uniform(0.0, self.max_zoom, size=2)
         exposures = rng.uniform(-self.max_exposure, self.max_exposure, size=2)
         ease = (1.0 - np.cos(np.pi * np.linspace(0.0, 1.0, num_frames))) / 2.0  # smooth 0 -> 1
@@ -203,35 +200,41 @@ def sweep_homographies(angles: np.ndarray, zoom: np.ndarray, focal: float, heigh
 
 
 def render_sweep(reference: torch.Tensor, homographies: np.ndarray, gains: np.ndarray) -> torch.Tensor:
-    """``[T, 3, H, W]`` frames (the dtype of ``reference`` ``[3, H, W]``): the reference warped by
-    each homography (bilinear) and scaled by its exposure gain."""
+    """``[T, 3, H, W]`` float frames in [0, 1]: ``reference`` ``[3, H, W]`` (float, [0, 1]) warped
+    by each homography (bilinear) and scaled by its exposure gain."""
     height, width = reference.shape[-2:]
-    rows, cols = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64), indexing="ij")
-    pixels = torch.stack([cols, rows, torch.ones_like(cols)], dim=-1).view(-1, 3)  # [HW, 3] as (x, y, 1)
-    mapped = pixels @ torch.from_numpy(homographies).transpose(1, 2)  # [T, HW, 3]
-    points = mapped[..., :2] / mapped[..., 2:]
-    size = torch.tensor([width, height], dtype=torch.float64)
-    grid = ((2 * points + 1) / size - 1).view(-1, height, width, 2).float()  # align_corners=False units
-    source = reference.float()[None].expand(len(homographies), -1, -1, -1)
+    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    pixels = torch.stack([cols, rows, torch.ones_like(cols)], dim=-1).view(-1, 3).float()  # [HW, 3] (x, y, 1)
+    mapped = pixels @ torch.from_numpy(homographies).float().transpose(1, 2)  # [T, HW, 3]
+    size = torch.tensor([width, height], dtype=torch.float32)
+    grid = (2 * mapped[..., :2] / mapped[..., 2:] + 1) / size - 1  # align_corners=False units
+    grid = grid.view(-1, height, width, 2)
+    source = reference[None].expand(len(homographies), -1, -1, -1)
     frames = torch.nn.functional.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    frames = (frames * torch.from_numpy(gains).float().view(-1, 1, 1, 1)).clamp_(0.0, _max_value(reference))
-    return frames if reference.is_floating_point() else frames.round_().to(reference.dtype)
+    return frames.mul_(torch.from_numpy(gains).to(frames.dtype).view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
 
 
 # -- applying a plan --------------------------------------------------------------------------------
 
 
 def apply_plan(frames: torch.Tensor, masks: torch.Tensor, plan: AugmentPlan) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frames ``[T, H, W, 3]`` and masks ``[T, H, W]`` as the plan says (flip, then the stop view's
-    sweep, then the photometric steps)."""
+    """Frames ``[T, H, W, 3]`` and masks ``[T, H, W]`` as the plan says: the flip, then the stop
+    view's sweep and the photometric steps, computed in float32 on the [0, 1] scale (integer
+    frames are converted once and rounded back once, never truncated step by step)."""
     clip = frames.permute(0, 3, 1, 2)  # [T, 3, H, W], a view
     if plan.flip:
         clip, masks = F.horizontal_flip(clip), F.horizontal_flip(masks)
+    if not (plan.camera_only or plan.photometric):
+        return clip.permute(0, 2, 3, 1), masks
+    scale = 1.0 if frames.is_floating_point() else float(torch.iinfo(frames.dtype).max)
+    unit = clip.to(torch.float32) / scale
     if plan.camera_only:
-        clip, masks = render_sweep(clip[plan.reference], plan.homographies, plan.gains), torch.zeros_like(masks)
+        unit, masks = render_sweep(unit[plan.reference], plan.homographies, plan.gains), torch.zeros_like(masks)
     for name, value in plan.photometric:
-        clip = PHOTOMETRIC[name](clip, value)
-    return clip.permute(0, 2, 3, 1), masks
+        unit = PHOTOMETRIC[name](unit, value)
+    if frames.is_floating_point():
+        return unit.to(frames.dtype).permute(0, 2, 3, 1), masks
+    return unit.mul_(scale).round_().to(frames.dtype).permute(0, 2, 3, 1), masks
 
 
 class ClipAugmentation:
