@@ -37,8 +37,8 @@ def read_sequence(root: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_backend(backend: GeometricBackend, frames: np.ndarray) -> tuple[np.ndarray, float]:
-    """Probabilities of every frame, streamed as 2-frame windows with ids (one new pair per frame),
-    and the seconds per frame; each frame's final probability combines both of its neighbours."""
+    """Probabilities of every frame as one window (each frame scored against both neighbours, as in
+    a centred stream) and the seconds per frame of the whole work."""
     backend.reset()
     started = time.perf_counter()
     prediction = backend.predict_window(frames, frame_ids=range(len(frames)))

@@ -21,6 +21,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 from geomotion_core.backend import build_backend  # noqa: E402
 from geomotion_core.streaming import StreamingConfig, StreamingSegmenter  # noqa: E402
 from geomotion_ros import node as node_module  # noqa: E402
+from geomotion_ros.messages import pose_stamped  # noqa: E402
 from geomotion_ros.node import GeoMotionNode, start  # noqa: E402
 from geomotion_ros.params import read_settings  # noqa: E402
 from ros_harness import (  # noqa: E402
@@ -102,13 +103,19 @@ def stamp_of(msg) -> tuple[int, int]:
     return msg.header.stamp.sec, msg.header.stamp.nanosec
 
 
-def offline_results(frames: np.ndarray, node: GeoMotionNode) -> list:
+def pose_vector(msg) -> list[float]:
+    """Position and orientation quaternion (x, y, z, qx, qy, qz, qw) of a PoseStamped."""
+    p, q = msg.pose.position, msg.pose.orientation
+    return [p.x, p.y, p.z, q.x, q.y, q.z, q.w]
+
+
+def offline_results(frames: np.ndarray, node: GeoMotionNode, intrinsics: np.ndarray | None = None) -> list:
     """The engine's results for the same frames without ROS, with the node's own settings."""
     settings = read_settings(node)
     engine = StreamingSegmenter(build_backend(settings.backend_options()), StreamingConfig(
         window_size=settings.window_size, stride=settings.window_stride, policy="every_frame",
         threshold=settings.threshold, max_queue=settings.max_queue))
-    return list(engine.stream((rgb, 1000.0 + i) for i, rgb in enumerate(frames)))
+    return list(engine.stream(((rgb, 1000.0 + i) for i, rgb in enumerate(frames)), intrinsics))
 
 
 def test_every_stamp_gets_one_mask_with_its_header_and_a_pose(launch, frames):
@@ -128,16 +135,17 @@ def test_every_stamp_gets_one_mask_with_its_header_and_a_pose(launch, frames):
     assert all((i.width, i.height) == SIZE and i.k[0] > 0 for i in infos)
 
     path = probe.get("trajectories")[-1]
-    assert [stamp_of(p) for p in path.poses] == [stamp_of(m) for m in sent]
     assert path.header.frame_id == "geomotion_odom"
-    positions = np.array([[p.pose.position.x, p.pose.position.y, p.pose.position.z] for p in path.poses])
-    assert np.allclose(positions[0], 0.0) and np.abs(positions).max() > 0  # chained from the identity, moving
+    assert [(stamp_of(p), pose_vector(p)) for p in path.poses] == [(stamp_of(p), pose_vector(p)) for p in poses]
+    np.testing.assert_allclose(pose_vector(poses[0]), [0, 0, 0, 0, 0, 0, 1], atol=1e-12)  # starts at the identity
 
     # What came through DDS is exactly what the engine computes on the same frames offline.
-    expected = offline_results(frames, node)
+    expected = offline_results(frames, node, intrinsics=np.array(camera_info_for(sent[0]).k).reshape(3, 3))
     by_stamp = {stamp_of(m)[0]: np.frombuffer(m.data, np.uint8).reshape(SIZE[1], SIZE[0]) for m in masks}
-    for result in expected:
+    for result, pose in zip(expected, poses):
         np.testing.assert_array_equal(by_stamp[round(result.stamp)], result.mask)
+        np.testing.assert_allclose(pose_vector(pose), pose_vector(pose_stamped(result.pose, pose.header, "o")),
+                                   atol=1e-9)
     assert any(result.mask.any() for result in expected)
 
 
@@ -244,12 +252,12 @@ def test_deactivate_publishes_held_frames_and_reactivation_starts_a_new_trajecto
     assert [stamp_of(p) for p in probe.get("trajectories")[-1].poses] == [stamp_of(m) for m in second]
 
 
-def test_compressed_input_probability_and_overlay(launch, frames, monkeypatch):
+def test_compressed_input_probability_and_overlay(launch, frames):
     node, probe = launch(overlay=True, **{"input.compressed": True, "publish.probability": True})
     assert wait_for(lambda: probe.compressed.get_subscription_count() > 0, 5.0)
     for i, rgb in enumerate(frames[:6]):
         header = stamped_image(rgb, 1000 + i, 0).header
-        ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1]
         probe.compressed.publish(CompressedImage(header=header, format="png", data=png.tobytes()))
         time.sleep(0.02)
     assert wait_for(lambda: len(probe.get("overlays")) >= 6 and len(probe.get("probabilities")) >= 6, 20.0)

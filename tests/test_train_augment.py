@@ -13,13 +13,15 @@ import torch
 from geomotion_core.errors import ConfigError
 from geomotion_core.flow import build_flow_estimator
 from geomotion_core.flow.base import FlowEstimator
+from torchvision.transforms.v2 import functional as F
+
 from geomotion_core.train.augment import (
+    PHOTOMETRIC,
     AugmentPlan,
     JitterAugmentation,
     NoAugmentation,
     SemanticStyle,
     TriViewAugmentation,
-    apply_plan,
 )
 from geomotion_core.train.config import AugmentConfig, DatasetConfig, TrainConfig
 from geomotion_core.train.datasets import read_sequences
@@ -31,6 +33,7 @@ from geomotion_core.train.transforms import load_clip
 
 REPO = Path(__file__).resolve().parents[1]
 STOP_ONLY = TriViewAugmentation(flip_probability=0.0, view_probabilities=(0.0, 0.0, 1.0))
+STANDARD = (1.0, 0.0, 0.0)  # view probabilities: always the standard view
 
 
 def davis_clip(davis_root: Path, sequence: str = "car-shadow", count: int = 4, size: int = 64):
@@ -66,11 +69,11 @@ def rewarp(reference: np.ndarray, homography: np.ndarray, gain: float) -> np.nda
 def test_flip_mirrors_frames_and_masks_together(davis_root) -> None:
     frames, masks = davis_clip(davis_root)
     assert masks.sum() > 0 and not torch.equal(masks, masks.flip(-1))  # the car is off-centre
-    always = TriViewAugmentation(flip_probability=1.0, view_probabilities=(1.0, 0.0, 0.0), standard_jitter_probability=0.0)
+    always = TriViewAugmentation(flip_probability=1.0, view_probabilities=STANDARD, standard_jitter_probability=0.0)
     flipped, flipped_masks, plan = always(frames, masks, clip_rng(0, 0, 0))
     assert plan.flip and plan.view == "standard" and plan.photometric == ()
     assert torch.equal(flipped, frames.flip(2)) and torch.equal(flipped_masks, masks.flip(2))
-    never = TriViewAugmentation(flip_probability=0.0, view_probabilities=(1.0, 0.0, 0.0), standard_jitter_probability=0.0)
+    never = TriViewAugmentation(flip_probability=0.0, view_probabilities=STANDARD, standard_jitter_probability=0.0)
     same, same_masks, plan = never(frames, masks, clip_rng(0, 0, 0))
     assert not plan.flip and torch.equal(same, frames) and torch.equal(same_masks, masks)
     # With photometric changes on top, the masks still follow the mirrored object.
@@ -160,15 +163,19 @@ def test_stop_view_trajectory_is_smooth_and_keeps_the_frame_covered() -> None:
 @pytest.mark.parametrize(
     "augmentation",
     [
-        TriViewAugmentation(view_probabilities=(1.0, 0.0, 0.0), standard_jitter_probability=1.0),
+        TriViewAugmentation(view_probabilities=STANDARD, standard_jitter_probability=1.0),
         TriViewAugmentation(
             view_probabilities=(0.0, 1.0, 0.0),
             semantic=SemanticStyle(grayscale_probability=1.0, blur_probability=1.0, solarize_probability=1.0),
         ),
+        TriViewAugmentation(
+            view_probabilities=(0.0, 1.0, 0.0),
+            semantic=SemanticStyle(grayscale_probability=1.0, blur_probability=0.0, solarize_probability=0.0),
+        ),
         STOP_ONLY,
         JitterAugmentation(probability=1.0),
     ],
-    ids=["standard", "semantic", "stop", "jitter"],
+    ids=["standard", "semantic", "grayscale-last", "stop", "jitter"],
 )
 def test_uint8_and_float_clips_keep_their_dtype_and_agree(davis_root, augmentation) -> None:
     frames, masks = davis_clip(davis_root, count=3, size=48)
@@ -181,6 +188,17 @@ def test_uint8_and_float_clips_keep_their_dtype_and_agree(davis_root, augmentati
     assert torch.equal(masks_uint8, masks_float) and masks_uint8.dtype == masks.dtype
     # The same float computation: uint8 frames are rounded once at the end, never truncated per step.
     assert float((as_float * 255 - as_uint8.float()).abs().max()) <= 0.5 + 1e-3
+
+
+def test_opencv_blur_and_hue_equal_torchvision(davis_root) -> None:
+    frames, _ = davis_clip(davis_root, count=2, size=56)
+    clip = frames.permute(0, 3, 1, 2).float() / 255  # channels-last memory, as in apply_plan
+    for sigma in (0.3, 1.2, 2.0):
+        size = 2 * int(np.ceil(3 * sigma)) + 1
+        expected = F.gaussian_blur(clip, kernel_size=[size, size], sigma=[sigma, sigma])
+        assert torch.allclose(PHOTOMETRIC["blur"](clip, sigma), expected, atol=1e-5)
+    for shift in (-0.1, 0.05, 0.5):
+        assert torch.allclose(PHOTOMETRIC["hue"](clip, shift), F.adjust_hue(clip, shift), atol=1e-5)
 
 
 # -- determinism, dataset and config ---------------------------------------------------------------
@@ -229,9 +247,10 @@ def test_profiles_come_from_the_yaml(tmp_path, davis_root) -> None:
 
     path = tmp_path / "train.yaml"
     path.write_text(f"data:\n  train:\n    - {{root: {davis_root}, layout: davis, augment: tri_view}}\n")
-    config = TrainConfig.from_yaml(path, ["data.augment.view_probabilities=[1, 0, 0]", "data.augment.flip_probability=1"])
+    overrides = ["data.augment.view_probabilities=[1, 0, 0]", "data.augment.flip_probability=1"]
+    config = TrainConfig.from_yaml(path, overrides)
     (source,) = build_sources(config.data.train, 3, config.data.augment)
-    assert source.augment == TriViewAugmentation(flip_probability=1.0, view_probabilities=(1.0, 0.0, 0.0))
+    assert source.augment == TriViewAugmentation(flip_probability=1.0, view_probabilities=STANDARD)
     (plain,) = build_sources(config.data.train, 3)  # validation sources: never augmented
     assert isinstance(plain.augment, NoAugmentation)
     with pytest.raises(ConfigError, match=r"data.train\[0\].augment must be one of none, tri_view, color_jitter"):
@@ -261,7 +280,7 @@ class _Counting(FlowEstimator):
 
 def test_cached_flow_is_mirrored_for_flips_and_bypassed_for_stop_views(tmp_path, davis_root) -> None:
     frames, masks = davis_clip(davis_root, count=3, size=64)
-    flipped, _, _ = TriViewAugmentation(flip_probability=1.0, view_probabilities=(1.0, 0.0, 0.0))(
+    flipped, _, _ = TriViewAugmentation(flip_probability=1.0, view_probabilities=STANDARD)(
         frames, masks, clip_rng(0, 0, 0)
     )
     stop, _, _ = STOP_ONLY(frames, masks, clip_rng(0, 0, 0))
@@ -283,7 +302,8 @@ def test_cached_flow_is_mirrored_for_flips_and_bypassed_for_stop_views(tmp_path,
     assert float((direct - flow[0]).abs().mean()) < 0.2 * float(direct.mean())
 
     estimator.pairs = 0
-    assert torch.equal(cache(seen[:1], names[:1], ids[:1], source_frames=source[:1], flipped=torch.tensor([True])), flow[:1])
+    again = cache(seen[:1], names[:1], ids[:1], source_frames=source[:1], flipped=torch.tensor([True]))
+    assert torch.equal(again, flow[:1])
     assert estimator.pairs == 0  # read back from the cache
 
 
@@ -291,13 +311,13 @@ def test_cached_flow_is_mirrored_for_flips_and_bypassed_for_stop_views(tmp_path,
 
 
 def augmented_config(output_dir: Path, reference_dir: Path, davis_root: Path, **top) -> TrainConfig:
-    """The small reference network on tri-view augmented 3-frame 48x48 DAVIS clips, DIS flow cached."""
+    """The small reference network on tri-view augmented 3-frame 56x56 DAVIS clips, DIS flow cached."""
     return TrainConfig.from_dict({
         "data": {
             "train": [{"root": str(davis_root), "layout": "davis", "sequences": ["car-shadow", "libby"],
                        "augment": "tri_view"}],
             "augment": {"view_probabilities": [1.0, 1.0, 1.0]},
-            "sequence_length": 3, "image_size": 42, "flow": "dis", "num_workers": 0, "epoch_length": 3,
+            "sequence_length": 3, "image_size": 56, "flow": "dis", "num_workers": 0, "epoch_length": 3,
             "flow_cache": str(output_dir.parent / "flow_cache"),
         },
         "model_config": str(reference_dir / "small" / "config.json"),
@@ -308,14 +328,17 @@ def augmented_config(output_dir: Path, reference_dir: Path, davis_root: Path, **
     })
 
 
-@pytest.mark.slow
 def test_augmented_training_resumes_exactly(tmp_path, reference_dir, davis_root) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         straight = Trainer(augmented_config(tmp_path / "a" / "straight", reference_dir, davis_root))
-        views = [straight.train_data[i] for i in range(3)]
-        assert any(bool(item["camera_only"]) for item in views) or any(bool(item["flipped"]) for item in views)
+        drawn = []
+        for epoch in range(2):
+            straight.train_data.set_epoch(epoch)
+            items = [straight.train_data[i] for i in range(len(straight.train_data))]
+            drawn += [(bool(item["flipped"]), bool(item["camera_only"])) for item in items]
+        assert (True, False) in drawn and any(camera_only for _, camera_only in drawn)  # cached+mirrored, live
         straight.fit()
         stopped = Trainer(augmented_config(tmp_path / "b" / "run", reference_dir, davis_root, max_steps=4))
         stopped.fit()

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from geomotion_core.errors import InputError
-from geomotion_core.flow.dis import DISConfig, DISFlow, working_size
+from geomotion_core.flow.dis import DISConfig, DISFlow
 from geomotion_core.geometric.camera import chain_pose, intrinsics_from_fov, scale_intrinsics
 from geomotion_core.geometric.config import GeometricConfig
 from geomotion_core.geometric.egomotion import PixelGrid
@@ -55,18 +55,21 @@ def frame_probability(evidence: Sequence[DirectionalMotion], config: GeometricCo
 class GeometricBackend:
     """Motion masks and camera poses from DIS flow and a MAGSAC background homography.
 
-    Per-frame (grayscale) and per-pair work is cached by frame id, so sliding windows of a stream
-    recompute only the pair with the newest frame. The flow method of ``BackendOptions`` is not
+    Per-frame work (grayscale, and the probability given the frame's neighbours) and per-pair work
+    (flows, fits, scores, pose) is cached by frame id, so a window sliding by one frame computes
+    one new pair and the probabilities of the frames next to it. ``cache_size`` (entries per
+    cache) should be at least the streaming window size. The flow method of ``BackendOptions`` is not
     used: this backend always runs OpenCV DIS on the CPU (see docs/geometric.md).
     """
 
     name = "geometric"
 
-    def __init__(self, config: GeometricConfig | None = None, cache_size: int = 64) -> None:
+    def __init__(self, config: GeometricConfig | None = None, cache_size: int = 24) -> None:
         self.config = config or GeometricConfig()
         self._flow = DISFlow(DISConfig(preset=self.config.flow_preset, scale=self.config.flow_scale))
         self._grays = _LRU(cache_size)
         self._pairs = _LRU(cache_size)
+        self._probabilities = _LRU(cache_size)
 
     @classmethod
     def from_options(cls, options) -> "GeometricBackend":
@@ -76,6 +79,7 @@ class GeometricBackend:
     def reset(self) -> None:
         self._grays.clear()
         self._pairs.clear()
+        self._probabilities.clear()
 
     def predict_window(
         self,
@@ -94,14 +98,13 @@ class GeometricBackend:
         camera = intrinsics_from_fov(width, height, self.config.fov_degrees) if intrinsics is None else intrinsics
         camera = scale_intrinsics(camera, work_width / width, work_height / height)
         grid = PixelGrid.with_samples(work_height, work_width, self.config.grid_points)
+        config = self.config.at_width(work_width)
         pairs = [
-            self._pair(grays[index], grays[index + 1], keys[index], keys[index + 1], grid, camera)
+            self._pair(grays[index], grays[index + 1], keys[index], keys[index + 1], grid, camera, config)
             for index in range(count - 1)
         ]
         motion_done = time.perf_counter()
-        probability = np.stack([
-            frame_probability(_evidence(pairs, index), self.config, (width, height)) for index in range(count)
-        ])
+        probability = np.stack([self._probability(pairs, keys, index, (width, height)) for index in range(count)])
         poses = [np.eye(4)]
         for pair in pairs:
             poses.append(chain_pose(poses[-1], pair.rotation, pair.translation))
@@ -113,13 +116,23 @@ class GeometricBackend:
             return self._flow.prepare(frame)
         return self._grays.fetch(key, lambda: self._flow.prepare(frame))
 
-    def _pair(self, gray_a, gray_b, key_a, key_b, grid: PixelGrid, camera: np.ndarray) -> PairMotion:
+    def _pair(self, gray_a, gray_b, key_a, key_b, grid: PixelGrid, camera: np.ndarray, config: GeometricConfig) -> PairMotion:
         def compute() -> PairMotion:
-            return analyse_pair(gray_a, gray_b, self._flow, grid, camera, self.config)
+            return analyse_pair(gray_a, gray_b, self._flow, grid, camera, config)
 
         if key_a is None or key_b is None:
             return compute()
         return self._pairs.fetch((key_a, key_b, camera.tobytes()), compute)
+
+    def _probability(self, pairs: Sequence[PairMotion], keys: Sequence, index: int, size: tuple[int, int]) -> np.ndarray:
+        def compute() -> np.ndarray:
+            return frame_probability(_evidence(pairs, index), self.config, size)
+
+        if keys[index] is None:
+            return compute()
+        previous = keys[index - 1] if index > 0 else None
+        following = keys[index + 1] if index + 1 < len(keys) else None
+        return self._probabilities.fetch((previous, keys[index], following), compute)
 
 
 def _evidence(pairs: Sequence[PairMotion], index: int) -> list[DirectionalMotion]:

@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from geomotion_core.errors import ConfigError
+
+
+REFERENCE_WIDTH = 854
+PIXEL_SETTINGS = ("homography_threshold", "consistency_threshold", "motion_offset", "static_motion", "min_parallax")
 
 
 @dataclass(frozen=True)
 class GeometricConfig:
     """Every knob of flow, ego-motion fit, scoring, mask extraction and camera motion.
 
-    Pixel quantities are in pixels of the flow's working resolution (the input resized by
-    ``flow_scale``) unless their name says otherwise.
+    Pixel quantities are in pixels of a frame ``REFERENCE_WIDTH`` (854, DAVIS 480p) pixels wide;
+    ``at_width`` rescales them to the width the flow is actually computed at.
     """
 
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast | fast | medium
@@ -20,7 +24,8 @@ class GeometricConfig:
     grid_points: int = 1600  # about this many flow samples on a regular grid feed the model fits
     homography_threshold: float = 2.0  # MAGSAC inlier threshold of the background homography
     consistency_threshold: float = 2.0  # forward-backward flow error above which a pixel is occluded
-    noise_floor: float = 0.2  # lowest residual spread (pixels): keeps a perfectly fitted frame quiet
+    motion_offset: float = 4.0  # residuals are relative to (background flow + this many pixels)
+    noise_floor: float = 0.05  # lowest spread of the relative residual: keeps a well-fitted frame quiet
     score_blur: float = 1.5  # Gaussian sigma smoothing the motion score before thresholding
     min_threshold: float = 2.0  # the score threshold never drops below this many spreads
     seed_ratio: float = 2.0  # hysteresis: a region needs a seed scoring this times the threshold
@@ -40,10 +45,14 @@ class GeometricConfig:
         for name, valid in checks:
             if not valid:
                 raise ConfigError(f"geometric setting {name} is out of range: {getattr(self, name)}")
-        for name in ("homography_threshold", "consistency_threshold", "noise_floor", "min_threshold",
-                     "static_motion", "min_parallax"):
+        for name in (*PIXEL_SETTINGS, "noise_floor", "min_threshold"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ConfigError(f"geometric setting {name} must be a positive number, got {value}")
         if self.score_blur < 0.0:
             raise ConfigError(f"geometric setting score_blur must be >= 0, got {self.score_blur}")
+
+    def at_width(self, width: int) -> "GeometricConfig":
+        """A copy whose pixel settings are in pixels of a frame ``width`` pixels wide."""
+        factor = width / REFERENCE_WIDTH
+        return replace(self, **{name: getattr(self, name) * factor for name in PIXEL_SETTINGS})

@@ -43,7 +43,7 @@ def _direction(
     reliable = forward_backward_error(flow, reverse, grid) < config.consistency_threshold
     source, target = grid_correspondences(flow, reliable, grid)
     homography, _ = fit_homography(source, target, config.homography_threshold)
-    score = residual_score(flow, homography_flow(homography, grid), reliable, config.noise_floor)
+    score = residual_score(flow, homography_flow(homography, grid), reliable, config.motion_offset, config.noise_floor)
     return DirectionalMotion(score, reliable), source, target, homography
 
 

@@ -10,14 +10,20 @@ MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation of a no
 STATISTICS_STRIDE = 3  # the median and MAD are taken on every 3rd row and column (9x fewer pixels)
 
 
-def residual_score(flow: np.ndarray, background_flow: np.ndarray, reliable: np.ndarray, noise_floor: float) -> np.ndarray:
-    """Residual ``|flow - background_flow|`` normalised per frame: ``(r - median) / spread``.
+def residual_score(
+    flow: np.ndarray, background_flow: np.ndarray, reliable: np.ndarray, motion_offset: float, noise_floor: float
+) -> np.ndarray:
+    """Relative residual ``|flow - background_flow| / (|background_flow| + motion_offset)``,
+    normalised per frame: ``(r - median) / spread``.
 
-    The median and the spread (MAD, at least ``noise_floor``) come from the reliable pixels of a
-    regular subsample, so the score reads as "noise units above the typical background residual".
+    Dividing by the local camera-induced motion discounts parallax, which grows with it; the
+    offset keeps slowly moving regions comparable. The median and the spread (MAD, at least
+    ``noise_floor``) come from the reliable pixels of a regular subsample, so the score reads as
+    "noise units above the typical background residual".
     """
     difference = flow - background_flow
     residual = np.sqrt(difference[..., 0] ** 2 + difference[..., 1] ** 2)
+    residual /= np.sqrt(background_flow[..., 0] ** 2 + background_flow[..., 1] ** 2) + motion_offset
     stride = slice(None, None, STATISTICS_STRIDE)
     sparse, sparse_reliable = residual[stride, stride], reliable[stride, stride]
     sample = sparse[sparse_reliable] if sparse_reliable.any() else sparse.ravel()

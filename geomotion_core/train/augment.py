@@ -17,15 +17,17 @@ consistent in time and their optical flow stays meaningful. The strengths that t
 description leaves open (jitter ranges, blur sigma, the stop view's trajectory and exposure range)
 are this project's choices, listed in docs/training.md.
 
-Frames are ``[T, H, W, 3]`` tensors, uint8 or float in [0, 1] (the dtype is kept); masks
-``[T, H, W]``.
+Frames are CPU tensors ``[T, H, W, 3]`` (augmentation runs in the data-loader workers), uint8 or
+float in [0, 1] (the dtype is kept); masks ``[T, H, W]``.
 """
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable
 
+import cv2
 import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
@@ -36,6 +38,7 @@ from geomotion_core.train.config import AugmentConfig
 
 PhotometricStep = tuple[str, float]  # (operation name, its parameter)
 TRI_VIEWS = ("standard", "semantic", "stop")
+OPENCV_CHANNELS = 510  # channels per OpenCV filter call (OpenCV allows 512; a multiple of 3)
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,17 +62,38 @@ class AugmentPlan:
 
 
 def _blur(clip: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian blur with a kernel of about +-3 sigma, limited to the image."""
-    largest = (min(clip.shape[-2:]) - 1) | 1  # the largest odd size that fits the image
-    size = min(2 * math.ceil(3 * sigma) + 1, largest)
-    return F.gaussian_blur(clip, kernel_size=[size, size], sigma=[sigma, sigma])
+    """Gaussian blur of a float CPU clip ``[T, 3, H, W]``, kernel about +-3 sigma (limited to the
+    image), reflected borders: ``F.gaussian_blur``'s result through OpenCV's separable filter, which
+    is about ten times faster on the CPU than its 2-D convolution."""
+    frames, channels, height, width = clip.shape
+    size = min(2 * math.ceil(3 * sigma) + 1, (min(height, width) - 1) | 1)  # odd, fits the image
+    planes = clip.reshape(frames * channels, height, width).permute(1, 2, 0).numpy()  # [H, W, T*3]
+    blurred = np.concatenate([
+        cv2.GaussianBlur(
+            np.ascontiguousarray(planes[..., start:start + OPENCV_CHANNELS]), (size, size), sigma,
+            borderType=cv2.BORDER_REFLECT_101,
+        )
+        for start in range(0, planes.shape[-1], OPENCV_CHANNELS)
+    ], axis=-1)
+    return torch.from_numpy(blurred).permute(2, 0, 1).reshape(frames, channels, height, width)
+
+
+def _hue(clip: torch.Tensor, shift: float) -> torch.Tensor:
+    """Hue of a float CPU clip ``[T, 3, H, W]`` turned by ``shift`` (a fraction of the circle):
+    ``F.adjust_hue``'s arithmetic through OpenCV's float HSV conversion, several times faster."""
+    frames, _, height, width = clip.shape
+    rgb = clip.permute(0, 2, 3, 1).reshape(frames * height, width, 3).numpy()  # frames stacked vertically
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)  # hue in degrees
+    np.mod(hsv[..., 0] + 360.0 * shift, 360.0, out=hsv[..., 0])
+    turned = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    return torch.from_numpy(turned).view(frames, height, width, 3).permute(0, 3, 1, 2)
 
 
 PHOTOMETRIC: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
     "brightness": F.adjust_brightness,
     "contrast": F.adjust_contrast,
     "saturation": F.adjust_saturation,
-    "hue": F.adjust_hue,
+    "hue": _hue,
     "grayscale": lambda clip, _: F.rgb_to_grayscale(clip, num_output_channels=3),
     "blur": _blur,
     "solarize": F.solarize,
@@ -234,14 +258,16 @@ def apply_plan(frames: torch.Tensor, masks: torch.Tensor, plan: AugmentPlan) -> 
         unit = PHOTOMETRIC[name](unit, value)
     if frames.is_floating_point():
         return unit.to(frames.dtype).permute(0, 2, 3, 1), masks
-    return unit.mul_(scale).round_().to(frames.dtype).permute(0, 2, 3, 1), masks
+    # Not in place: grey scale leaves `unit` a broadcast view of one channel.
+    return unit.mul(scale).round_().to(frames.dtype).permute(0, 2, 3, 1), masks
 
 
-class ClipAugmentation:
+class ClipAugmentation(ABC):
     """A profile: :meth:`plan` draws, :meth:`__call__` draws and applies."""
 
+    @abstractmethod
     def plan(self, rng: np.random.Generator, num_frames: int, height: int, width: int) -> AugmentPlan:
-        return AugmentPlan()
+        """Everything random about one clip of ``num_frames`` frames of ``height x width``."""
 
     def __call__(
         self, frames: torch.Tensor, masks: torch.Tensor, rng: np.random.Generator
@@ -253,6 +279,9 @@ class ClipAugmentation:
 @dataclass(frozen=True)
 class NoAugmentation(ClipAugmentation):
     """Frames and masks unchanged (validation, and datasets with ``augment: none``)."""
+
+    def plan(self, rng: np.random.Generator, num_frames: int, height: int, width: int) -> AugmentPlan:
+        return AugmentPlan()
 
 
 @dataclass(frozen=True)

@@ -66,17 +66,20 @@ class ClipFlow:
         if self.cache_dir is None:
             return self._magnitudes(frames)
         live = _flags(camera_only, batch)
+        stored = (~live).nonzero().flatten()  # clips whose flow the cache holds (CPU indices)
         result = frames.new_empty((batch, count, *frames.shape[-2:]))
         if live.any():
-            result[live] = self._magnitudes(frames[live])
-        stored = (~live).nonzero().flatten()
+            on_device = live.nonzero().flatten().to(frames.device)
+            result[on_device] = self._magnitudes(frames[on_device])
         if len(stored):
+            on_device = stored.to(frames.device)
             source_frames = frames if source_frames is None else source_frames
             magnitude = self._magnitudes(
-                source_frames[stored], [sequences[i] for i in stored.tolist()], frame_ids[stored]
+                source_frames[on_device], [sequences[i] for i in stored.tolist()],
+                frame_ids[stored.to(frame_ids.device)],
             )
             mirror = _flags(flipped, batch)[stored].to(frames.device).view(-1, 1, 1, 1)
-            result[stored] = torch.where(mirror, magnitude.flip(-1), magnitude)
+            result[on_device] = torch.where(mirror, magnitude.flip(-1), magnitude)
         return result
 
     def _magnitudes(
