@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def best_of(repeat: int, action) -> float:
+def best_of(repeat: int, action: Callable[[], object]) -> float:
     times = []
     for _ in range(repeat):
         started = time.perf_counter()

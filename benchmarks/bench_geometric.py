@@ -65,7 +65,8 @@ def main() -> None:
     args = parser.parse_args()
     config = GeometricConfig() if args.flow_scale is None else replace(GeometricConfig(), flow_scale=args.flow_scale)
     backend = GeometricBackend(config)
-    print(f"OpenCV threads: {cv2.getNumThreads()}, flow_scale {config.flow_scale}, DIS {config.flow_preset}")
+    print(f"OpenCV threads: {cv2.getNumThreads()}, CPUs: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}, "
+          f"flow_scale {config.flow_scale}, DIS {config.flow_preset}")
     print(f"{'sequence':12s} {'frames':>6s} {'J':>6s} {'F':>6s} {'ms/frame':>9s}")
     j_means, f_means, first = [], [], None
     for name in args.sequences.split(","):

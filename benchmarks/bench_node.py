@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import cv2
 import numpy as np
@@ -53,7 +54,7 @@ def load_frames(root: Path, sequence: str, width: int, height: int) -> list[np.n
                          cv2.COLOR_BGR2RGB) for p in paths]
 
 
-def start_node(args: argparse.Namespace, env: dict[str, str], log) -> subprocess.Popen:
+def start_node(args: argparse.Namespace, env: dict[str, str], log: IO[str]) -> subprocess.Popen:
     script = shutil.which("geomotion_node", path=str(Path(sys.executable).parent))
     entry = [script] if script else [sys.executable, "-c", RUN_MAIN]
     parameters = [f"backend:={args.backend}", "flow.method:=dis", "policy:=latest", "stream.end_after:=0.0",

@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from geomotion_core.backend import BACKENDS, FLOW_METHODS, BackendOptions, build_backend
+from geomotion_core.backend import BACKENDS, FLOW_METHODS, BackendOptions, MotionBackend, build_backend
 from geomotion_core.streaming import StreamingConfig, StreamingSegmenter
 
 DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -44,7 +44,7 @@ def load_sequence(name: str, width: int, height: int, limit: int) -> list[np.nda
     return frames
 
 
-def bench_offline(backend, frames: list[np.ndarray], config: StreamingConfig) -> None:
+def bench_offline(backend: MotionBackend, frames: list[np.ndarray], config: StreamingConfig) -> None:
     engine = StreamingSegmenter(backend, config)
     start, cpu_start = time.perf_counter(), time.process_time()
     results = list(engine.stream((frame, index / 30.0) for index, frame in enumerate(frames)))
@@ -68,7 +68,7 @@ def bench_offline(backend, frames: list[np.ndarray], config: StreamingConfig) ->
     ))
 
 
-def bench_live(backend, frames: list[np.ndarray], config: StreamingConfig, rate: float, seconds: float) -> None:
+def bench_live(backend: MotionBackend, frames: list[np.ndarray], config: StreamingConfig, rate: float, seconds: float) -> None:
     engine = StreamingSegmenter(backend, config)
     results = []
     stop = threading.Event()

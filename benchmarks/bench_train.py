@@ -23,6 +23,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -83,7 +84,7 @@ def synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def stage_times(trainer: Trainer, batches) -> dict[str, float]:
+def stage_times(trainer: Trainer, batches: Iterator[dict]) -> dict[str, float]:
     """Seconds of each stage of one more clip: load, flow, forward + loss, backward + optimiser."""
     device = trainer.device
     marks = [time.perf_counter()]

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from geomotion_core.errors import CheckpointError
+
 HOME_VARIABLE = "GEOMOTION_HOME"
 
 
@@ -122,6 +124,21 @@ def candidate_paths(key: str, explicit: str | os.PathLike | None = None) -> list
 def find_weight(key: str, explicit: str | os.PathLike | None = None) -> Path | None:
     """The first existing candidate path, or None."""
     return next((path for path in candidate_paths(key, explicit) if path.is_file()), None)
+
+
+def looked_at(key: str, explicit: str | os.PathLike | None = None) -> str:
+    """The candidate paths of a weight, comma-separated, for messages about a missing file."""
+    return ", ".join(str(path) for path in candidate_paths(key, explicit))
+
+
+def require_weight(key: str, explicit: str | os.PathLike | None = None, *, what: str, hint: str = "") -> Path:
+    """The first existing candidate path; otherwise ``CheckpointError`` naming ``what``, every path
+    looked at and, if given, ``hint`` (how to get the file)."""
+    path = find_weight(key, explicit)
+    if path is None:
+        suffix = f"; {hint}" if hint else ""
+        raise CheckpointError(f"{what} not found (looked at: {looked_at(key, explicit)}){suffix}")
+    return path
 
 
 def file_sha256(

@@ -11,9 +11,10 @@ from std_msgs.msg import Header
 from geomotion_core.io.overlay import render_overlay
 from geomotion_ros.conversions import array_to_image
 
-_XYZ_FIELDS = [
-    PointField(name=axis, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, axis in enumerate("xyz")
-]
+
+def _xyz_fields() -> list[PointField]:
+    """The x, y, z float32 fields of a cloud, new for each message (messages are mutable)."""
+    return [PointField(name=axis, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, axis in enumerate("xyz")]
 
 
 def mask_image(mask: np.ndarray, header: Header) -> Image:
@@ -65,7 +66,7 @@ def static_points(points: np.ndarray, mask: np.ndarray, stride: int, header: Hea
     msg.header.stamp = header.stamp
     msg.header.frame_id = frame_id
     msg.height, msg.width = 1, len(xyz)
-    msg.fields = _XYZ_FIELDS
+    msg.fields = _xyz_fields()
     msg.is_bigendian = False
     msg.point_step = 12
     msg.row_step = 12 * len(xyz)

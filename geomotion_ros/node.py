@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -25,6 +26,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
@@ -62,7 +64,7 @@ class Outputs:
 class GeoMotionNode(LifecycleNode):
     """Subscribes images, publishes motion masks, camera poses, trajectory and diagnostics."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         declare_parameters(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -371,7 +373,7 @@ class GeoMotionNode(LifecycleNode):
 class RosLogHandler(logging.Handler):
     """Forwards Python log records (the engine's, the backends') to a ROS logger."""
 
-    def __init__(self, ros_logger) -> None:
+    def __init__(self, ros_logger: RcutilsLogger) -> None:
         super().__init__()
         self.ros_logger = ros_logger
 

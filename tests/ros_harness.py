@@ -1,16 +1,21 @@
-"""Helpers for the ROS tests: real DAVIS frames, an isolated DDS domain, a spinning executor."""
+"""Helpers for the ROS tests: real DAVIS frames, a spinning executor, a probe node and test messages.
+
+The isolated DDS domain and rclpy context fixtures are in ``conftest.py``.
+"""
 from __future__ import annotations
 
-import os
-import random
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
-import pytest
+
+if TYPE_CHECKING:
+    from rclpy.context import Context
+    from rclpy.executors import Executor
+    from sensor_msgs.msg import CameraInfo, Image
 
 
 def davis_frames(davis_root: Path, sequence: str, count: int, size: tuple[int, int]) -> np.ndarray:
@@ -37,7 +42,7 @@ def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.
 class SpinThread:
     """Spins an executor on a background thread until stopped."""
 
-    def __init__(self, executor) -> None:
+    def __init__(self, executor: Executor) -> None:
         self.executor = executor
         self.thread = threading.Thread(target=executor.spin, daemon=True)
 
@@ -48,33 +53,6 @@ class SpinThread:
     def __exit__(self, *exc) -> None:
         self.executor.shutdown(timeout_sec=2.0)
         self.thread.join(timeout=5.0)
-
-
-
-@pytest.fixture(scope="session")
-def ros_domain() -> Iterator[int]:
-    """Keep this run's DDS traffic on loopback, in a random domain (1..100), for the session."""
-    saved = {name: os.environ.get(name) for name in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")}
-    domain = random.randint(1, 100)
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ["ROS_DOMAIN_ID"] = str(domain)
-    yield domain
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-
-
-@pytest.fixture()
-def ros_context(ros_domain: int):
-    """An initialised rclpy context of its own, shut down after the test."""
-    import rclpy
-
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.try_shutdown(context=context)
 
 
 class Probe:
@@ -89,7 +67,7 @@ class Probe:
         "diagnostics": ("/diagnostics", "DiagnosticArray"),
     }
 
-    def __init__(self, context, overlay: bool = False) -> None:
+    def __init__(self, context: Context, overlay: bool = False) -> None:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import PoseStamped
@@ -112,8 +90,8 @@ class Probe:
         self.compressed = self.node.create_publisher(CompressedImage, "image/compressed", reliable)
         self.camera_info = self.node.create_publisher(CameraInfo, "camera_info", reliable)
 
-    def _recorder(self, name: str):
-        def record(msg) -> None:
+    def _recorder(self, name: str) -> Callable[[object], None]:
+        def record(msg: object) -> None:
             with self.lock:
                 self.received[name].append(msg)
         return record
@@ -131,7 +109,7 @@ class Probe:
         return {pair.key: pair.value for pair in self.get("diagnostics")[-1].status[0].values}
 
 
-def stamped_image(rgb: np.ndarray, seconds: int, nanoseconds: int, frame_id: str = "camera_optical"):
+def stamped_image(rgb: np.ndarray, seconds: int, nanoseconds: int, frame_id: str = "camera_optical") -> Image:
     """An rgb8 Image message of ``rgb`` with this stamp."""
     from geomotion_ros.conversions import array_to_image
     from std_msgs.msg import Header
@@ -141,7 +119,7 @@ def stamped_image(rgb: np.ndarray, seconds: int, nanoseconds: int, frame_id: str
     return array_to_image(rgb, "rgb8", header)
 
 
-def camera_info_for(image) -> object:
+def camera_info_for(image: Image) -> CameraInfo:
     """A pinhole CameraInfo matching ``image`` (same header and size)."""
     from sensor_msgs.msg import CameraInfo
 

@@ -1,7 +1,6 @@
 """Rosbag replay evaluation on a real DAVIS sequence converted to a bag inside the test."""
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,6 @@ from geomotion_ros.bag.evaluate import BagEvalOptions, evaluate_bag  # noqa: E40
 from geomotion_ros.bag.make import write_sequence_bag  # noqa: E402
 from geomotion_ros.bag.read import BagReader  # noqa: E402
 from geomotion_ros.bag.schema import BagTopics  # noqa: E402
-from ros_harness import ros_domain  # noqa: E402,F401
 
 SEQUENCE = "car-shadow"
 FRAMES = 10

@@ -101,12 +101,11 @@ def test_eval_errors_are_one_line_exit_2(layout, tmp_path, capsys, arguments, me
 
 
 @pytest.mark.slow  # builds the small network and segments 5 frames
-def test_benchmark_segments_scores_and_times(layout, reference_dir, tmp_path, capsys):
-    small = reference_dir / "small"
+def test_benchmark_segments_scores_and_times(layout, small_reference, tmp_path, capsys):
     out = tmp_path / "bench"
     code = main([
         "benchmark", "--benchmark", "davis2016", "--data", str(layout), "--sequences", "libby", "-o", str(out),
-        "--model-config", str(small / "config.json"), "--checkpoint", str(small / "weights.safetensors"),
+        *small_reference.cli_arguments(),
         "--flow", "dis", "--size", "56", "--device", "cpu", "--chunk-size", "4", "--per-frame", "--no-progress",
     ])  # fmt: skip
     assert code == 0

@@ -38,6 +38,14 @@ def _predict_gt(gt_folder: Path, pred_folder: Path) -> None:
         shutil.copy(path, pred_folder / path.name)
 
 
+@pytest.fixture
+def perfect_predictions(davis_layout: Path, tmp_path: Path) -> Path:
+    """``pred/<SEQUENCE>`` under ``tmp_path``: the GT of ``davis_layout`` copied as predictions."""
+    pred = tmp_path / "pred" / SEQUENCE
+    _predict_gt(davis_layout / "Annotations" / "480p" / SEQUENCE, pred)
+    return pred
+
+
 def test_published_lists_have_their_sizes():
     assert (len(DAVIS2016_VAL), len(DAVIS2017_VAL), len(SEGTRACK_V2), len(FBMS_TEST)) == (20, 30, 14, 30)
     assert set(DAVIS2016_VAL) <= set(DAVIS2017_VAL)
@@ -69,51 +77,43 @@ def test_image_and_gt_count_mismatch_is_an_error(davis_layout):
         benchmark_sequences("davis2016", davis_layout, sequence_list="all")
 
 
-def test_missing_and_extra_predictions_are_errors(davis_layout, tmp_path):
-    gt_root = davis_layout / "Annotations" / "480p"
-    pred = tmp_path / "pred" / SEQUENCE
-    _predict_gt(gt_root / SEQUENCE, pred)
+def test_missing_and_extra_predictions_are_errors(davis_layout, perfect_predictions):
+    gt_root, pred = davis_layout / "Annotations" / "480p", perfect_predictions
     (pred / "00003.png").unlink()
     with pytest.raises(InputError, match=r"no prediction for 1 of 6 GT frames: 00003"):
-        evaluate_folders(gt_root, tmp_path / "pred")
+        evaluate_folders(gt_root, pred.parent)
     _predict_gt(gt_root / SEQUENCE, pred)
     shutil.copy(pred / "00000.png", pred / "00099.png")
     with pytest.raises(InputError, match="1 predicted frames have no GT frame: 00099"):
-        evaluate_folders(gt_root, tmp_path / "pred")
+        evaluate_folders(gt_root, pred.parent)
 
 
-def test_davis2016_protocol_accepts_inner_frames_only(davis_layout, tmp_path):
-    gt_root = davis_layout / "Annotations" / "480p"
-    pred = tmp_path / "pred" / SEQUENCE
-    _predict_gt(gt_root / SEQUENCE, pred)
+def test_davis2016_protocol_accepts_inner_frames_only(davis_layout, perfect_predictions):
+    gt_root, pred = davis_layout / "Annotations" / "480p", perfect_predictions
     (pred / "00000.png").unlink()
     (pred / f"{FRAMES - 1:05d}.png").unlink()
-    report = evaluate_folders(gt_root, tmp_path / "pred", "davis2016")
+    report = evaluate_folders(gt_root, pred.parent, "davis2016")
     assert report.units[0].frames == ["00001", "00002", "00003", "00004"]
     with pytest.raises(InputError, match="no prediction"):
-        evaluate_folders(gt_root, tmp_path / "pred", "davis")
+        evaluate_folders(gt_root, pred.parent, "davis")
 
 
-def test_prediction_of_another_size_is_an_error(davis_layout, tmp_path):
-    gt_root = davis_layout / "Annotations" / "480p"
-    pred = tmp_path / "pred" / SEQUENCE
-    _predict_gt(gt_root / SEQUENCE, pred)
+def test_prediction_of_another_size_is_an_error(davis_layout, perfect_predictions):
+    gt_root, pred = davis_layout / "Annotations" / "480p", perfect_predictions
     Image.open(pred / "00002.png").resize((427, 240)).save(pred / "00002.png")
     with pytest.raises(InputError, match="differ in size"):
-        evaluate_folders(gt_root, tmp_path / "pred")
+        evaluate_folders(gt_root, pred.parent)
     for path in pred.glob("*.png"):
         Image.open(path).resize((427, 240)).save(path)
     with pytest.raises(InputError, match="predictions are 427x240 but the GT is 854x480"):
-        evaluate_folders(gt_root, tmp_path / "pred")
+        evaluate_folders(gt_root, pred.parent)
 
 
-def test_unreadable_mask_is_an_error_naming_the_file(davis_layout, tmp_path):
-    gt_root = davis_layout / "Annotations" / "480p"
-    pred = tmp_path / "pred" / SEQUENCE
-    _predict_gt(gt_root / SEQUENCE, pred)
+def test_unreadable_mask_is_an_error_naming_the_file(davis_layout, perfect_predictions):
+    gt_root, pred = davis_layout / "Annotations" / "480p", perfect_predictions
     (pred / "00001.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     with pytest.raises(InputError, match="cannot read mask .*00001.png"):
-        evaluate_folders(gt_root, tmp_path / "pred")
+        evaluate_folders(gt_root, pred.parent)
 
 
 def test_segtrack_object_folders_are_merged(davis_root, tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from geomotion_core.backend import BackendOptions, build_backend
-from geomotion_core.errors import InputError
+from geomotion_core.errors import ConfigError, InputError
 from geomotion_core.eval.metrics import batch_scores
 from geomotion_core.flow.dis import dis_flow
 from geomotion_core.geometric import GeometricBackend, GeometricConfig
@@ -125,6 +125,17 @@ def test_black_or_textureless_frames_give_empty_masks_and_identity_poses(backend
     np.testing.assert_array_equal(prediction.poses, np.broadcast_to(np.eye(4), (3, 4, 4)))
 
 
+def test_black_frame_mid_stream_is_skipped_without_disturbing_its_neighbours(backend, davis_clip):
+    frames, truth = davis_clip[0][:4].copy(), davis_clip[1][:4]
+    clean = backend.predict_window(frames[:2]).probability
+    frames[2] = 0
+    prediction = backend.predict_window(frames)
+    assert not np.any(prediction.probability[2:] > 0.5)  # no evidence: the blank frame and its only neighbour
+    np.testing.assert_array_equal(prediction.probability[1], clean[1])  # frame 1 falls back to its previous neighbour
+    assert batch_scores(prediction.probability[:2] > 0.5, truth[:2])[0].min() > 0.3
+    np.testing.assert_allclose(prediction.poses[3], prediction.poses[2], atol=1e-12)
+
+
 def test_single_frame_gives_zeros_and_the_identity(backend, davis_clip):
     prediction = backend.predict_window(davis_clip[0][:1])
     assert prediction.probability.shape == (1, SIZE[1], SIZE[0]) and not prediction.probability.any()
@@ -157,3 +168,13 @@ def test_bad_frames_raise_input_errors(backend):
 def test_factory_builds_the_geometric_backend_from_options():
     built = build_backend(BackendOptions(backend="geometric"))
     assert isinstance(built, GeometricBackend) and built.config == GeometricConfig()
+
+
+def test_settings_are_validated_and_pixel_settings_follow_the_width():
+    with pytest.raises(ConfigError, match="flow_scale"):
+        GeometricConfig(flow_scale=1.5)
+    with pytest.raises(ConfigError, match="homography_threshold"):
+        GeometricConfig(homography_threshold=float("nan"))
+    half = GeometricConfig().at_width(427)
+    assert half.homography_threshold == pytest.approx(1.0) and half.score_blur == pytest.approx(0.75)
+    assert half.min_threshold == GeometricConfig().min_threshold  # noise units do not scale

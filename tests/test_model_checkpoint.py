@@ -1,45 +1,32 @@
 """Checkpoint reading and writing: our format, the official .pth, Pi3 safetensors, bad files."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from geomotion_core.errors import CheckpointError
-from geomotion_core.model import GeoMotion, GeoMotionConfig, load_checkpoint, save_checkpoint
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """One intra-op thread: tiny tensors on a busy shared CPU run far faster without spinning."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+from geomotion_core.model import GeoMotion, GeoMotionConfig, GeoMotionOutput, load_checkpoint, save_checkpoint
 
 
 @pytest.fixture(scope="module")
-def small(reference_dir: Path) -> dict:
-    folder = reference_dir / "small"
-    config = GeoMotionConfig.from_dict(json.loads((folder / "config.json").read_text())["model"])
-    model = GeoMotion(config).eval()
-    state = load_file(folder / "weights.safetensors")
-    model.load_official_state_dict(state)
-    inputs = load_file(folder / "inputs.safetensors")
+def small(small_reference) -> dict:
+    model = small_reference.model()
+    inputs = small_reference.tensors("inputs")
     with torch.inference_mode():
         outputs = model(inputs["imgs"], inputs["flows"])
-    return {"config": config, "model": model, "state": state, "inputs": inputs, "outputs": outputs}
+    return {"config": small_reference.config(), "model": model, "state": small_reference.tensors("weights"),
+            "inputs": inputs, "outputs": outputs}
 
 
-def run(model: GeoMotion, inputs: dict[str, torch.Tensor]):
+def run(model: GeoMotion, inputs: dict[str, torch.Tensor]) -> GeoMotionOutput:
     with torch.inference_mode():
         return model(inputs["imgs"], inputs["flows"])
 
 
-def assert_same_outputs(a, b) -> None:
+def assert_same_outputs(a: GeoMotionOutput, b: GeoMotionOutput) -> None:
     for key in a.keys():
         assert torch.equal(a[key], b[key]), key
 
@@ -71,8 +58,8 @@ def test_official_pth_round_trip(small, tmp_path: Path, prefix: str) -> None:
     assert_same_outputs(run(model, small["inputs"]), small["outputs"])
 
 
-def test_official_safetensors_is_the_reference_file(small, reference_dir: Path) -> None:
-    model, report = load_checkpoint(reference_dir / "small" / "weights.safetensors", config=small["config"])
+def test_official_safetensors_is_the_reference_file(small, small_reference) -> None:
+    model, report = load_checkpoint(small_reference.weights_path, config=small["config"])
     assert report.kind == "official-safetensors" and report.keys.exact
     assert_same_outputs(run(model, small["inputs"]), small["outputs"])
 
@@ -114,8 +101,8 @@ def test_pi3_safetensors_initialises_motion_branch_from_confidence(small, tmp_pa
     assert torch.equal(without_flow["conf"], reference_without_flow["conf"])
 
 
-def test_wrong_architecture_names_file_and_keys(small, reference_dir: Path) -> None:
-    path = reference_dir / "small" / "weights.safetensors"
+def test_wrong_architecture_names_file_and_keys(small_reference) -> None:
+    path = small_reference.weights_path
     with pytest.raises(CheckpointError) as error:
         load_checkpoint(path)  # official full-size config against small weights
     message = str(error.value)

@@ -1,14 +1,10 @@
 """Conformance with the official GeoMotion code on the reference vectors (ARCHITECTURE.md 12, 15)."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
-from safetensors.torch import load_file
 
-from geomotion_core.model import GeoMotion, GeoMotionConfig
+from geomotion_core.model import GeoMotion
 from geomotion_core.model.layers import patch_positions
 
 SETS = ("small", "small_nonsquare")
@@ -18,28 +14,11 @@ EARLY_TOL = 1e-5
 LATE_TOL = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """One intra-op thread: tiny tensors on a busy shared CPU run far faster without spinning."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def load_reference(reference_dir: Path, name: str) -> tuple[GeoMotion, dict[str, torch.Tensor]]:
-    folder = reference_dir / name
-    config = GeoMotionConfig.from_dict(json.loads((folder / "config.json").read_text())["model"])
-    model = GeoMotion(config).eval()
-    report = model.load_official_state_dict(load_file(folder / "weights.safetensors"))
-    assert report.exact and report.loaded == 602
-    return model, load_file(folder / "inputs.safetensors")
-
-
 @pytest.mark.parametrize("name", SETS)
-def test_float32_outputs_match_official(reference_dir: Path, name: str) -> None:
-    model, inputs = load_reference(reference_dir, name)
-    expected = load_file(reference_dir / name / "outputs.safetensors")
+def test_float32_outputs_match_official(reference_network, name: str) -> None:
+    reference = reference_network(name)
+    model, inputs = reference.model(), reference.tensors("inputs")
+    expected = reference.tensors("outputs")
     with torch.inference_mode():
         out = model(inputs["imgs"], inputs["flows"])
     assert set(expected) == set(OUTPUTS)
@@ -50,17 +29,18 @@ def test_float32_outputs_match_official(reference_dir: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", SETS)
-def test_float64_outputs_match_official(reference_dir: Path, name: str) -> None:
+def test_float64_outputs_match_official(reference_network, name: str) -> None:
+    reference = reference_network(name)
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        model, inputs = load_reference(reference_dir, name)
+        model, inputs = reference.model(), reference.tensors("inputs")
         model.double()
         with torch.inference_mode():
             out = model(inputs["imgs"].double(), inputs["flows"].double())
     finally:
         torch.set_default_dtype(previous)
-    expected = load_file(reference_dir / name / "outputs_float64.safetensors")
+    expected = reference.tensors("outputs_float64")
     for key in OUTPUTS:
         assert out[key].dtype == torch.float64, key
         torch.testing.assert_close(out[key], expected[key], atol=1e-9, rtol=0, msg=key)
@@ -101,9 +81,9 @@ def capture_intermediates(model: GeoMotion) -> tuple[dict[str, torch.Tensor], li
     return seen, hooks
 
 
-def test_float32_intermediates_match_official(reference_dir: Path) -> None:
-    model, inputs = load_reference(reference_dir, "small")
-    expected = load_file(reference_dir / "small" / "intermediates.safetensors")
+def test_float32_intermediates_match_official(small_reference) -> None:
+    model, inputs = small_reference.model(), small_reference.tensors("inputs")
+    expected = small_reference.tensors("intermediates")
     config = model.config
     batch, frames, _, height, width = inputs["imgs"].shape
     grid_h, grid_w = height // config.patch_size, width // config.patch_size
@@ -130,17 +110,17 @@ def test_float32_intermediates_match_official(reference_dir: Path) -> None:
         torch.testing.assert_close(seen[key].float(), reference.float(), atol=tolerance, rtol=0, msg=key)
 
 
-def test_wrong_norm_epsilon_is_caught_in_float64(reference_dir: Path) -> None:
+def test_wrong_norm_epsilon_is_caught_in_float64(small_reference) -> None:
     """The float64 comparison is strict enough to see the encoder's final-norm eps (1e-6 vs 1e-5)."""
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        model, inputs = load_reference(reference_dir, "small")
+        model, inputs = small_reference.model(), small_reference.tensors("inputs")
         model.double()
         model.encoder.norm.eps = 1e-5
         with torch.inference_mode():
             out = model(inputs["imgs"].double(), inputs["flows"].double())
     finally:
         torch.set_default_dtype(previous)
-    expected = load_file(reference_dir / "small" / "outputs_float64.safetensors")
+    expected = small_reference.tensors("outputs_float64")
     assert (out["conf"] - expected["conf"]).abs().max() > 1e-9

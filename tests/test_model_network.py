@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 
 from geomotion_core.errors import ConfigError, InputError
 from geomotion_core.model import GeoMotion, GeoMotionConfig, GeoMotionOutput
@@ -17,30 +16,19 @@ from geomotion_core.model.motion import flow_patch_features
 OUTPUT_KEYS = ("motion_mask", "conf", "camera_poses", "local_points", "points")
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """One intra-op thread: tiny tensors on a busy shared CPU run far faster without spinning."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+@pytest.fixture(scope="module")
+def reference_config(small_reference) -> dict:
+    return small_reference.document()
 
 
 @pytest.fixture(scope="module")
-def reference_config(reference_dir: Path) -> dict:
-    return json.loads((reference_dir / "small" / "config.json").read_text())
+def small_model(small_reference) -> GeoMotion:
+    return small_reference.model()
 
 
 @pytest.fixture(scope="module")
-def small_model(reference_dir: Path, reference_config: dict) -> GeoMotion:
-    model = GeoMotion(GeoMotionConfig.from_dict(reference_config["model"])).eval()
-    model.load_official_state_dict(load_file(reference_dir / "small" / "weights.safetensors"))
-    return model
-
-
-@pytest.fixture(scope="module")
-def small_inputs(reference_dir: Path) -> dict[str, torch.Tensor]:
-    return load_file(reference_dir / "small" / "inputs.safetensors")
+def small_inputs(small_reference) -> dict[str, torch.Tensor]:
+    return small_reference.tensors("inputs")
 
 
 def infer(model: GeoMotion, images: torch.Tensor, flow: torch.Tensor | None) -> GeoMotionOutput:

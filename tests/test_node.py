@@ -29,8 +29,6 @@ from ros_harness import (  # noqa: E402
     SpinThread,
     camera_info_for,
     davis_frames,
-    ros_context,  # noqa: F401
-    ros_domain,  # noqa: F401
     stamped_image,
     wait_for,
 )

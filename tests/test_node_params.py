@@ -13,7 +13,6 @@ from rclpy.parameter import Parameter  # noqa: E402
 from geomotion_core.errors import ConfigError  # noqa: E402
 from geomotion_ros.node import GeoMotionNode  # noqa: E402
 from geomotion_ros.params import PARAMETERS, read_settings  # noqa: E402
-from ros_harness import ros_context, ros_domain  # noqa: E402,F401
 
 pytestmark = pytest.mark.ros
 

@@ -17,8 +17,6 @@ from ros_harness import (  # noqa: E402
     Probe,
     SpinThread,
     davis_frames,
-    ros_context,  # noqa: F401
-    ros_domain,  # noqa: F401
     stamped_image,
     wait_for,
 )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -24,16 +25,6 @@ from geomotion_core.pipeline.preprocessing import (
 from geomotion_core.types import WindowPrediction
 
 SEQUENCE = "blackswan"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_torch_thread():
-    """The small network's tensors gain nothing from threads, and on a shared 2-core machine
-    OpenMP threads contending with other processes slow each call down many times."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +71,9 @@ class RecordingBackend:
         self.lookup = {frame.image.tobytes(): frame.index for frame in frames}
         self.windows: list[list[int]] = []
 
-    def predict_window(self, frames: np.ndarray, frame_ids=None, intrinsics=None) -> WindowPrediction:
+    def predict_window(
+        self, frames: np.ndarray, frame_ids: Sequence[int] | None = None, intrinsics: np.ndarray | None = None
+    ) -> WindowPrediction:
         indices = [self.lookup[image.tobytes()] for image in frames]
         self.windows.append(indices)
         probability = np.broadcast_to(np.array(indices, np.float32)[:, None, None] / 100, frames.shape[:3]).copy()
@@ -119,12 +112,8 @@ def test_eval_protocol_matches_interleaved_groups_of_the_whole_sequence(davis_fr
 
 
 @pytest.fixture(scope="module")
-def small_options(reference_dir: Path):
-    from geomotion_core.backend import BackendOptions
-
-    small = reference_dir / "small"
-    return BackendOptions(model_config=str(small / "config.json"), checkpoint=str(small / "weights.safetensors"),
-                          flow="dis", size=56, device="cpu")
+def small_options(small_reference):
+    return small_reference.backend_options(size=56)
 
 
 @pytest.fixture(scope="module")

@@ -10,26 +10,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from geomotion_core.cli import main
 from geomotion_core.io.pointcloud import read_ply
 from geomotion_core.io.trajectory import read_tum
 from geomotion_core.pipeline import SegmentOptions, segment_to_folder
-from geomotion_core.backend import BackendOptions
 
 FRAMES = 6
 HEIGHT, WIDTH = 480, 854
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_torch_thread():
-    """The small network's tensors gain nothing from threads, and on a shared 2-core machine
-    OpenMP threads contending with other processes slow each call down many times."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +26,8 @@ def frames_glob(davis_root: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def small_model(reference_dir: Path) -> list[str]:
-    small = reference_dir / "small"
-    return ["--model-config", str(small / "config.json"), "--checkpoint", str(small / "weights.safetensors"),
-            "--flow", "dis", "--size", "56", "--device", "cpu", "--no-progress"]
+def small_model(small_reference) -> list[str]:
+    return [*small_reference.cli_arguments(), "--flow", "dis", "--size", "56", "--device", "cpu", "--no-progress"]
 
 
 def _read_pngs(folder: Path) -> tuple[list[str], np.ndarray]:
@@ -107,11 +93,9 @@ def test_overlay_video_and_static_points(segmented: Path) -> None:
     assert len(points) == static and np.isfinite(points).all() and colors.dtype == np.uint8
 
 
-def test_eval_protocol_and_python_api(tmp_path: Path, frames_glob: str, reference_dir: Path) -> None:
-    small = reference_dir / "small"
-    backend = BackendOptions(model_config=str(small / "config.json"), checkpoint=str(small / "weights.safetensors"),
-                             flow="dis", size=56, device="cpu")
-    options = SegmentOptions(backend=backend, protocol="eval", chunk_size=2, overlay=False, progress=False)
+def test_eval_protocol_and_python_api(tmp_path: Path, frames_glob: str, small_reference) -> None:
+    options = SegmentOptions(backend=small_reference.backend_options(size=56), protocol="eval", chunk_size=2,
+                             overlay=False, progress=False)
     summary = segment_to_folder(frames_glob, tmp_path, options)
     assert summary.frames == FRAMES and len(summary.frame_timings) == FRAMES
     assert {"read", "preprocess", "flow", "network", "write"} <= set(summary.stage_seconds)
@@ -160,15 +144,14 @@ def test_unreadable_video_fails_cleanly(tmp_path: Path, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["truncated_safetensors", "garbage_pth"])
-def test_corrupt_checkpoint_fails_cleanly(tmp_path: Path, frames_glob: str, reference_dir: Path, kind: str) -> None:
-    small = reference_dir / "small"
+def test_corrupt_checkpoint_fails_cleanly(tmp_path: Path, frames_glob: str, small_reference, kind: str) -> None:
     if kind == "truncated_safetensors":
         checkpoint = tmp_path / "weights.safetensors"
-        checkpoint.write_bytes((small / "weights.safetensors").read_bytes()[:5000])
+        checkpoint.write_bytes(small_reference.weights_path.read_bytes()[:5000])
     else:
         checkpoint = tmp_path / "best_model.pth"
         checkpoint.write_bytes(b"PK\x03\x04 definitely not a checkpoint")
-    result = _run_cli(frames_glob, "-o", str(tmp_path / "out"), "--model-config", str(small / "config.json"),
+    result = _run_cli(frames_glob, "-o", str(tmp_path / "out"), "--model-config", str(small_reference.config_path),
                       "--checkpoint", str(checkpoint), "--flow", "dis", "--size", "56", "--device", "cpu")
     _assert_clean_failure(result, str(checkpoint))
 

@@ -6,9 +6,11 @@ chaining must undo a different scale, rotation and offset in every window).
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import weakref
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pytest
@@ -64,7 +66,9 @@ class FakeBackend:
         self.intrinsics: list[np.ndarray | None] = []
         self.resets = 0
 
-    def predict_window(self, frames, frame_ids=None, intrinsics=None) -> WindowPrediction:
+    def predict_window(
+        self, frames: np.ndarray, frame_ids: Sequence[int] | None = None, intrinsics: np.ndarray | None = None
+    ) -> WindowPrediction:
         self.calls.append(list(frame_ids))
         self.shapes.append(frames.shape)
         self.intrinsics.append(intrinsics)
@@ -97,6 +101,29 @@ def run_stream(segmenter: StreamingSegmenter, count: int, start: int = 0) -> lis
 
 def flatten(batches: list[list[FrameResult]]) -> list[FrameResult]:
     return [result for batch in batches for result in batch]
+
+
+@contextlib.contextmanager
+def background_worker(segmenter: StreamingSegmenter) -> Iterator[list[FrameResult]]:
+    """Process windows on a worker thread (as the node does) while the body submits frames.
+
+    Yields the list the worker appends its results to; the worker is stopped and joined on exit.
+    """
+    results: list[FrameResult] = []
+    done = threading.Event()
+
+    def worker() -> None:
+        while not done.is_set():
+            if segmenter.wait_ready(timeout=0.01):
+                results.extend(segmenter.process_pending())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        yield results
+    finally:
+        done.set()
+        thread.join()
 
 
 def assert_results_match_frames(results: list[FrameResult], threshold: float = 0.5) -> None:
@@ -297,22 +324,11 @@ def test_process_pending_runs_one_window_per_call_unless_asked_for_more():
 def test_latest_policy_with_a_slow_backend_and_a_fast_camera():
     backend = FakeBackend(delay=0.02)
     segmenter = StreamingSegmenter(backend, StreamingConfig(window_size=4, stride=1, policy="latest", max_queue=6))
-    results: list[FrameResult] = []
-    done = threading.Event()
-
-    def worker() -> None:
-        while not done.is_set():
-            if segmenter.wait_ready(timeout=0.01):
-                results.extend(segmenter.process_pending())
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    for index in range(150):
-        segmenter.submit(make_frame(index), 0.001 * index)
-        time.sleep(0.001)
-        assert segmenter.stats.queue_depth <= 6
-    done.set()
-    thread.join()
+    with background_worker(segmenter) as results:
+        for index in range(150):
+            segmenter.submit(make_frame(index), 0.001 * index)
+            time.sleep(0.001)
+            assert segmenter.stats.queue_depth <= 6
     results += segmenter.flush()
     stats = segmenter.stats
     indices = [result.index for result in results]
@@ -406,23 +422,12 @@ def test_the_backend_gets_the_newest_intrinsics_of_the_window():
 
 def test_reset_from_another_thread_while_the_worker_runs():
     segmenter = StreamingSegmenter(FakeBackend(delay=0.005), StreamingConfig(window_size=3, stride=1, policy="latest"))
-    results: list[FrameResult] = []
-    done = threading.Event()
-
-    def worker() -> None:
-        while not done.is_set():
-            if segmenter.wait_ready(timeout=0.01):
-                results.extend(segmenter.process_pending())
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    for index in range(60):
-        segmenter.submit(make_frame(index), 0.01 * index)
-        if index in (20, 40):
-            segmenter.reset()
-        time.sleep(0.002)
-    done.set()
-    thread.join()
+    with background_worker(segmenter) as results:
+        for index in range(60):
+            segmenter.submit(make_frame(index), 0.01 * index)
+            if index in (20, 40):
+                segmenter.reset()
+            time.sleep(0.002)
     results += segmenter.flush()
     stats = segmenter.stats
     assert stats.resets == {"requested": 2}

@@ -11,9 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
-from geomotion_core.backend import BackendOptions, build_backend
+from geomotion_core.backend import BackendOptions, MotionBackend, build_backend
 from geomotion_core.streaming import StreamingConfig, StreamingSegmenter
 from geomotion_core.types import FrameResult
 
@@ -25,35 +24,24 @@ def read_frames(davis_root: Path, count: int) -> list[np.ndarray]:
     return [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in paths]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The small network is faster on one thread than on two contended ones."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def davis_frames(davis_root: Path) -> list[np.ndarray]:
     return read_frames(davis_root, 10)
 
 
 @pytest.fixture(scope="module")
-def geometric_backend():
+def geometric_backend() -> MotionBackend:
     return build_backend(BackendOptions(backend="geometric", flow="dis"))
 
 
 @pytest.fixture(scope="module")
-def network_backend(reference_dir: Path):
-    small = reference_dir / "small"
-    return build_backend(BackendOptions(
-        backend="geomotion", checkpoint=str(small / "weights.safetensors"), model_config=str(small / "config.json"),
-        flow="dis", device="cpu", size=70,
-    ))
+def network_backend(small_reference) -> MotionBackend:
+    return build_backend(small_reference.backend_options(size=70))
 
 
-def stream(backend, frames: list[np.ndarray], config: StreamingConfig) -> tuple[list[FrameResult], StreamingSegmenter]:
+def stream(
+    backend: MotionBackend, frames: list[np.ndarray], config: StreamingConfig
+) -> tuple[list[FrameResult], StreamingSegmenter]:
     backend.reset()
     engine = StreamingSegmenter(backend, config)
     results = list(engine.stream((frame, 0.04 * index) for index, frame in enumerate(frames)))
@@ -73,7 +61,9 @@ def assert_valid_results(results: list[FrameResult], frames: list[np.ndarray]) -
     np.testing.assert_allclose(results[0].pose, np.eye(4), atol=1e-9)
 
 
-def assert_matches_fresh_windows(backend, results: list[FrameResult], frames: list[np.ndarray], size: int) -> None:
+def assert_matches_fresh_windows(
+    backend: MotionBackend, results: list[FrameResult], frames: list[np.ndarray], size: int
+) -> None:
     """Causal stride 1: frame i >= size - 1 is the last row of window [i - size + 1, i], run without ids."""
     for result in results[size - 1 :]:
         backend.reset()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from geomotion_core.cli import main
 from geomotion_core.errors import CheckpointError
@@ -19,21 +19,13 @@ from geomotion_core.train.config import TrainConfig
 from geomotion_core.train.distributed import DistributedContext
 from geomotion_core.train.mixing import ValidationClips
 from geomotion_core.train.trainer import Trainer, build_model, build_sources
+from reference_network import ReferenceNetwork
 
 TRAINABLE = ("motion_fusion.", "motion_decoder.", "motion_head.")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tiny network is overhead-bound: one thread is several times faster on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def small_config(
-    output_dir: Path, reference_dir: Path, davis_root: Path, *, validate: bool = False, **changes
+    output_dir: Path, small_reference: ReferenceNetwork, davis_root: Path, *, validate: bool = False, **changes
 ) -> TrainConfig:
     """The small reference network on 3-frame, 56x56 DAVIS clips with DIS flow, on the CPU."""
     davis = {"root": str(davis_root), "layout": "davis"}
@@ -47,8 +39,8 @@ def small_config(
             "num_workers": 0,
             "epoch_length": 4,
         },
-        "model_config": str(reference_dir / "small" / "config.json"),
-        "init": str(reference_dir / "small" / "weights.safetensors"),
+        "model_config": str(small_reference.config_path),
+        "init": str(small_reference.weights_path),
         "output_dir": str(output_dir),
         "device": "cpu",
         "log_every": 1,
@@ -73,9 +65,9 @@ def clip_loss(trainer: Trainer) -> float:
 
 
 @pytest.mark.slow
-def test_training_lowers_the_loss_and_changes_only_the_motion_branch(tmp_path, reference_dir, davis_root) -> None:
+def test_training_lowers_the_loss_and_changes_only_the_motion_branch(tmp_path, small_reference, davis_root) -> None:
     options = dict(optim__lr=1e-3, optim__epochs=1, data__epoch_length=24)
-    config = small_config(tmp_path / "run", reference_dir, davis_root, **options)
+    config = small_config(tmp_path / "run", small_reference, davis_root, **options)
     trainer = Trainer(config)
     before_state, before_loss = state_of(trainer.model), clip_loss(trainer)
     summary = trainer.fit()
@@ -89,15 +81,15 @@ def test_training_lowers_the_loss_and_changes_only_the_motion_branch(tmp_path, r
 
 
 @pytest.mark.slow
-def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path, reference_dir, davis_root) -> None:
+def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path, small_reference, davis_root) -> None:
     options = dict(validate=True, optim__epochs=2, data__epoch_length=3, optim__lr=1e-3)
-    straight = Trainer(small_config(tmp_path / "straight", reference_dir, davis_root, **options))
+    straight = Trainer(small_config(tmp_path / "straight", small_reference, davis_root, **options))
     straight_summary = straight.fit()
 
-    stopped = Trainer(small_config(tmp_path / "stopped", reference_dir, davis_root, max_steps=4, **options))
+    stopped = Trainer(small_config(tmp_path / "stopped", small_reference, davis_root, max_steps=4, **options))
     assert stopped.fit().steps == 4  # inside the second epoch, after one validation
     assert os.readlink(tmp_path / "stopped" / "last") == "checkpoints/step-00000004"
-    resumed = Trainer(small_config(tmp_path / "stopped", reference_dir, davis_root, resume="auto", **options))
+    resumed = Trainer(small_config(tmp_path / "stopped", small_reference, davis_root, resume="auto", **options))
     assert resumed.progress.step == 4 and resumed.progress.epoch == 1 and resumed.progress.batch_in_epoch == 1
     resumed_summary = resumed.fit()
 
@@ -130,10 +122,10 @@ def _ddp_worker(rank: int, world_size: int, port: int, config: TrainConfig, resu
 
 @pytest.mark.slow
 def test_two_process_gloo_ddp_averages_gradients_and_keeps_replicas_identical(
-    tmp_path, reference_dir, davis_root
+    tmp_path, small_reference, davis_root
 ) -> None:
     options = dict(optim__lr=1e-3, optim__epochs=1, data__epoch_length=4)
-    ddp_config = small_config(tmp_path / "ddp", reference_dir, davis_root, **options)
+    ddp_config = small_config(tmp_path / "ddp", small_reference, davis_root, **options)
     mp.spawn(_ddp_worker, args=(2, _free_port(), ddp_config, str(tmp_path)), nprocs=2, join=True)
     rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
@@ -141,11 +133,11 @@ def test_two_process_gloo_ddp_averages_gradients_and_keeps_replicas_identical(
 
     # One process that accumulates the two ranks' micro-batches (same sampler order) must take the
     # same steps: the average of the two ranks' gradients.
-    single = Trainer(small_config(tmp_path / "single", reference_dir, davis_root, optim__accumulate=2, **options))
+    single = Trainer(small_config(tmp_path / "single", small_reference, davis_root, optim__accumulate=2, **options))
     single.fit()
     reference = state_of(single.model)
     # Training on rank 0's share alone (what the official `.module(...)` call amounts to) differs.
-    alone_config = small_config(tmp_path / "alone", reference_dir, davis_root, **options)
+    alone_config = small_config(tmp_path / "alone", small_reference, davis_root, **options)
     alone = Trainer(alone_config, DistributedContext(rank=0, world_size=1))
     alone.sampler = DistributedContext(rank=0, world_size=2).sampler(alone.train_data, alone_config.seed)
     alone.steps_per_epoch = 2
@@ -158,13 +150,13 @@ def test_two_process_gloo_ddp_averages_gradients_and_keeps_replicas_identical(
     assert unsynced_error > max(1e-4, 100 * synced_error)
 
 
-def test_pi3_init_starts_the_motion_decoder_from_the_confidence_branch(tmp_path, reference_dir) -> None:
-    official = load_file(reference_dir / "small" / "weights.safetensors")
+def test_pi3_init_starts_the_motion_decoder_from_the_confidence_branch(tmp_path, small_reference) -> None:
+    official = small_reference.tensors("weights")
     pi3 = {key: value for key, value in official.items() if not key.startswith("motion_aware_decoder.")}
     save_file(pi3, tmp_path / "model.safetensors")
     config = TrainConfig.from_dict({
         "data": {"train": [{"root": str(tmp_path), "layout": "frames_masks"}]},
-        "model_config": str(reference_dir / "small" / "config.json"),
+        "model_config": str(small_reference.config_path),
         "init": str(tmp_path / "model.safetensors"),
     })
     model, origin = build_model(config, torch.device("cpu"))
@@ -196,18 +188,18 @@ def test_a_folder_without_training_state_is_refused(tmp_path) -> None:
         read_checkpoint(tmp_path)
 
 
-def _write_yaml(path: Path, train_root: Path, reference_dir: Path) -> Path:
+def _write_yaml(path: Path, train_root: Path, small_reference: ReferenceNetwork) -> Path:
     path.write_text(
         f"data:\n  train:\n    - {{root: {train_root}, layout: frames_masks}}\n"
         "  sequence_length: 3\n  image_size: 56\n  flow: dis\n  num_workers: 0\n"
-        f"model_config: {reference_dir / 'small' / 'config.json'}\n"
-        f"init: {reference_dir / 'small' / 'weights.safetensors'}\n"
+        f"model_config: {small_reference.config_path}\n"
+        f"init: {small_reference.weights_path}\n"
         "device: cpu\n"
     )
     return path
 
 
-def test_cli_trains_and_reports_a_broken_dataset_in_one_line(tmp_path, reference_dir, davis_root, capsys) -> None:
+def test_cli_trains_and_reports_a_broken_dataset_in_one_line(tmp_path, small_reference, davis_root, capsys) -> None:
     frames = sorted((davis_root / "JPEGImages" / "480p" / "car-shadow").glob("*.jpg"))[:4]
     images, masks = tmp_path / "data" / "car" / "images", tmp_path / "data" / "car" / "masks"
     images.mkdir(parents=True)
@@ -216,7 +208,7 @@ def test_cli_trains_and_reports_a_broken_dataset_in_one_line(tmp_path, reference
         os.symlink(frame, images / frame.name)
         mask = davis_root / "Annotations" / "480p" / "car-shadow" / f"{frame.stem}.png"
         os.symlink(mask, masks / mask.name)
-    config = _write_yaml(tmp_path / "train.yaml", tmp_path / "data", reference_dir)
+    config = _write_yaml(tmp_path / "train.yaml", tmp_path / "data", small_reference)
 
     run = ["train", "--config", str(config), "--output-dir", str(tmp_path / "run"), "--max-steps", "1", "--epochs", "1"]
     code = main(run)

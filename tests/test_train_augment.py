@@ -9,12 +9,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from torchvision.transforms.v2 import functional as F
 
 from geomotion_core.errors import ConfigError
 from geomotion_core.flow import build_flow_estimator
 from geomotion_core.flow.base import FlowEstimator
-from torchvision.transforms.v2 import functional as F
-
 from geomotion_core.train.augment import (
     PHOTOMETRIC,
     AugmentPlan,
@@ -30,6 +29,7 @@ from geomotion_core.train.mixing import ClipSource, MixedClipDataset, clip_item
 from geomotion_core.train.sampling import ClipSampler, clip_rng
 from geomotion_core.train.trainer import Trainer, build_sources
 from geomotion_core.train.transforms import load_clip
+from reference_network import ReferenceNetwork
 
 REPO = Path(__file__).resolve().parents[1]
 STOP_ONLY = TriViewAugmentation(flip_probability=0.0, view_probabilities=(0.0, 0.0, 1.0))
@@ -310,7 +310,7 @@ def test_cached_flow_is_mirrored_for_flips_and_bypassed_for_stop_views(tmp_path,
 # -- training --------------------------------------------------------------------------------------
 
 
-def augmented_config(output_dir: Path, reference_dir: Path, davis_root: Path, **top) -> TrainConfig:
+def augmented_config(output_dir: Path, small_reference: ReferenceNetwork, davis_root: Path, **top) -> TrainConfig:
     """The small reference network on tri-view augmented 3-frame 56x56 DAVIS clips, DIS flow cached."""
     return TrainConfig.from_dict({
         "data": {
@@ -320,32 +320,27 @@ def augmented_config(output_dir: Path, reference_dir: Path, davis_root: Path, **
             "sequence_length": 3, "image_size": 56, "flow": "dis", "num_workers": 0, "epoch_length": 3,
             "flow_cache": str(output_dir.parent / "flow_cache"),
         },
-        "model_config": str(reference_dir / "small" / "config.json"),
-        "init": str(reference_dir / "small" / "weights.safetensors"),
+        "model_config": str(small_reference.config_path),
+        "init": str(small_reference.weights_path),
         "output_dir": str(output_dir), "device": "cpu", "seed": 3,
         "optim": {"epochs": 2, "lr": 1e-3},
         **top,
     })
 
 
-def test_augmented_training_resumes_exactly(tmp_path, reference_dir, davis_root) -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        straight = Trainer(augmented_config(tmp_path / "a" / "straight", reference_dir, davis_root))
-        drawn = []
-        for epoch in range(2):
-            straight.train_data.set_epoch(epoch)
-            items = [straight.train_data[i] for i in range(len(straight.train_data))]
-            drawn += [(bool(item["flipped"]), bool(item["camera_only"])) for item in items]
-        assert (True, False) in drawn and any(camera_only for _, camera_only in drawn)  # cached+mirrored, live
-        straight.fit()
-        stopped = Trainer(augmented_config(tmp_path / "b" / "run", reference_dir, davis_root, max_steps=4))
-        stopped.fit()
-        resumed = Trainer(augmented_config(tmp_path / "b" / "run", reference_dir, davis_root, resume="auto"))
-        assert resumed.progress.step == 4
-        resumed.fit()
-    finally:
-        torch.set_num_threads(threads)
+def test_augmented_training_resumes_exactly(tmp_path, small_reference, davis_root) -> None:
+    straight = Trainer(augmented_config(tmp_path / "a" / "straight", small_reference, davis_root))
+    drawn = []
+    for epoch in range(2):
+        straight.train_data.set_epoch(epoch)
+        items = [straight.train_data[i] for i in range(len(straight.train_data))]
+        drawn += [(bool(item["flipped"]), bool(item["camera_only"])) for item in items]
+    assert (True, False) in drawn and any(camera_only for _, camera_only in drawn)  # cached+mirrored, live
+    straight.fit()
+    stopped = Trainer(augmented_config(tmp_path / "b" / "run", small_reference, davis_root, max_steps=4))
+    stopped.fit()
+    resumed = Trainer(augmented_config(tmp_path / "b" / "run", small_reference, davis_root, resume="auto"))
+    assert resumed.progress.step == 4
+    resumed.fit()
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[key], b[key]) for key in a)

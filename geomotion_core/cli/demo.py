@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from geomotion_core.backend import BackendOptions
 
 DEFAULT_OUTPUT = "demo_output"
 CPU_SIZE = 280
@@ -27,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def choose_backend(device: str):
+def choose_backend(device: str) -> tuple[BackendOptions, str]:
     """GeoMotion when its checkpoint is found, else the geometric backend; with the reason.
 
     The full network at the official 518x518 takes minutes per chunk on a CPU, so there the demo

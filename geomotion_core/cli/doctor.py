@@ -6,13 +6,13 @@ import importlib
 import platform
 from dataclasses import dataclass
 
-from geomotion_core.weights import WEIGHT_SPECS, candidate_paths, find_weight
+from geomotion_core.weights import WEIGHT_SPECS, find_weight, looked_at
 
 OPTIONAL_MODULES = (
     ("sam2", "SAM2 refinement"),
     ("rclpy", "ROS 2 client library (node, bag eval)"),
     ("cv_bridge", "ROS image conversion (optional; numpy fallback)"),
-    ("message_filters", "image/camera_info sync (optional; stamp pairing fallback)"),
+    ("message_filters", "ROS message filters (optional; the node pairs camera_info by stamp without them)"),
     ("launch", "ros2 launch (optional)"),
     ("launch_ros", "ros2 launch ROS actions (optional)"),
     ("rosbags", "bag reading and writing"),
@@ -62,8 +62,7 @@ def _weight_checks() -> list[Check]:
     checks = []
     for spec in WEIGHT_SPECS:
         found = find_weight(spec.key)
-        looked = ", ".join(str(path) for path in candidate_paths(spec.key))
-        detail = f"found {found}" if found else f"missing (looked at: {looked})"
+        detail = f"found {found}" if found else f"missing (looked at: {looked_at(spec.key)})"
         checks.append(Check(f"weights:{spec.key}", found is not None, f"{detail} - {spec.description}"))
     return checks
 

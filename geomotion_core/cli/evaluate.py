@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from geomotion_core.eval.report import EvalReport
 
 PROTOCOL_NAMES = ("davis", "davis2016", "davis2017-multi", "easi3r")
 BENCHMARK_NAMES = ("davis2016", "davis2017", "davis2016-m", "davis2017-m", "segtrack-v2", "fbms-59")
@@ -60,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def write_outputs(report, args: argparse.Namespace) -> None:
+def write_outputs(report: EvalReport, args: argparse.Namespace) -> None:
     """Print the table and write the JSON, CSV and plot that were asked for."""
     print(report.format_table())
     if args.json:

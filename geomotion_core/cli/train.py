@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from geomotion_core.train.config import TrainConfig
 
 # Command-line option -> (config section or None for the top level, field name).
 OPTION_FIELDS = {
@@ -36,32 +40,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "it. Several GPUs / nodes: torchrun --nproc_per_node=4 $(which geomotion) train ..."
         ),
     )
-    parser.add_argument("--config", required=True, help="training YAML (see config/train.yaml)")
+    parser.add_argument("--config", required=True, metavar="YAML", help="training YAML (see config/train.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any setting, e.g. --set optim.lr=1e-4 (repeatable)")
-    parser.add_argument("--output-dir", help="run folder: checkpoints (last, best), tensorboard/, config.yaml")
-    parser.add_argument("--init", help="weights to start from: Pi3 model.safetensors (official) or a GeoMotion file")
-    parser.add_argument("--model-config", help="JSON whose \"model\" object sets the architecture (default: official)")
-    parser.add_argument("--resume", help="checkpoint folder to continue exactly, or 'auto' (<output-dir>/last)")
-    parser.add_argument("--max-steps", type=int, help="stop (and checkpoint) after this many optimiser steps")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--batch-size", type=int, help="clips per process and micro-batch")
-    parser.add_argument("--accumulate", type=int, help="micro-batches per optimiser step")
-    parser.add_argument("--loss", choices=("bce_dice", "focal_dice"))
-    parser.add_argument("--flow", choices=("raft", "dis"))
-    parser.add_argument("--raft-weights")
-    parser.add_argument("--flow-cache", help="folder for cached flow magnitudes (default: computed on the fly)")
-    parser.add_argument("--image-size", type=int)
-    parser.add_argument("--sequence-length", type=int)
-    parser.add_argument("--num-workers", type=int)
+    parser.add_argument("--output-dir", metavar="DIR",
+                        help="run folder: checkpoints (last, best), tensorboard/, config.yaml")
+    parser.add_argument("--init", metavar="PATH",
+                        help="weights to start from: Pi3 model.safetensors (official) or a GeoMotion file")
+    parser.add_argument("--model-config", metavar="JSON",
+                        help="JSON whose \"model\" object sets the architecture (default: official)")
+    parser.add_argument("--resume", metavar="DIR",
+                        help="checkpoint folder to continue exactly, or 'auto' (<output-dir>/last)")
+    parser.add_argument("--max-steps", type=int, metavar="N",
+                        help="stop (and checkpoint) after this many optimiser steps")
+    parser.add_argument("--epochs", type=int, metavar="N", help="training epochs (optim.epochs)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (optim.lr)")
+    parser.add_argument("--batch-size", type=int, metavar="N", help="clips per process and micro-batch")
+    parser.add_argument("--accumulate", type=int, metavar="N", help="micro-batches per optimiser step")
+    parser.add_argument("--loss", choices=("bce_dice", "focal_dice"), help="training loss (loss.kind)")
+    parser.add_argument("--flow", choices=("raft", "dis"), help="optical flow of the clips (data.flow)")
+    parser.add_argument("--raft-weights", metavar="PATH", help="RAFT-large weights (data.raft_weights)")
+    parser.add_argument("--flow-cache", metavar="DIR",
+                        help="folder for cached flow magnitudes (default: computed on the fly)")
+    parser.add_argument("--image-size", type=int, metavar="N", help="square network input side (data.image_size)")
+    parser.add_argument("--sequence-length", type=int, metavar="N", help="frames per clip (data.sequence_length)")
+    parser.add_argument("--num-workers", type=int, metavar="N", help="data-loader processes (data.num_workers)")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N (torchrun: each rank's own GPU)")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"))
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+                        help="auto: bf16 autocast on CUDA, fp32 on the CPU")
+    parser.add_argument("--seed", type=int, help="random seed (seed)")
     parser.set_defaults(func=run)
 
 
-def build_config(args: argparse.Namespace):
+def build_config(args: argparse.Namespace) -> TrainConfig:
     """The YAML file, then ``--set`` overrides, then the explicit options."""
     from geomotion_core.train.config import TrainConfig
 

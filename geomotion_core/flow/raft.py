@@ -19,7 +19,7 @@ from torchvision.models.optical_flow import RAFT, raft_large
 
 from geomotion_core.errors import CheckpointError, ConfigError, InputError
 from geomotion_core.flow.base import FlowEstimator
-from geomotion_core.weights import candidate_paths, find_weight
+from geomotion_core.weights import candidate_paths, require_weight
 
 LOGGER = logging.getLogger(__name__)
 
@@ -115,13 +115,10 @@ class RaftFlowEstimator(FlowEstimator):
 
         Never downloads. A missing file raises CheckpointError naming every path looked at.
         """
-        path = find_weight("raft", weights)
-        if path is None:
-            looked = ", ".join(str(p) for p in candidate_paths("raft", weights))
-            raise CheckpointError(
-                f"RAFT weights not found (looked at: {looked}); "
-                "fetch them with `geomotion weights download raft` or use --flow dis"
-            )
+        path = require_weight(
+            "raft", weights, what="RAFT weights",
+            hint="fetch them with `geomotion weights download raft` or use --flow dis",
+        )
         if weights is not None and path != candidate_paths("raft", weights)[0]:
             LOGGER.warning("RAFT weights %s do not exist; using %s instead", weights, path)
         return cls(build_raft_large(path), device=device, **options)

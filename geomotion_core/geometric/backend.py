@@ -3,20 +3,24 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Hashable, Sequence
+from typing import TYPE_CHECKING, Callable, Hashable, Sequence, TypeVar
 
-import cv2
 import numpy as np
 
 from geomotion_core.errors import InputError
-from geomotion_core.flow.dis import DISConfig, DISFlow
+from geomotion_core.flow.dis import DISConfig, DISFlow, working_size
 from geomotion_core.geometric.camera import chain_pose, intrinsics_from_fov, scale_intrinsics
 from geomotion_core.geometric.config import GeometricConfig
 from geomotion_core.geometric.egomotion import PixelGrid
-from geomotion_core.geometric.masks import extract_mask, select_threshold, to_probability
+from geomotion_core.geometric.masks import extract_mask, select_threshold, to_probability, upsample_probability
 from geomotion_core.geometric.pair import DirectionalMotion, PairMotion, analyse_pair
 from geomotion_core.geometric.scoring import combine_directions, smooth
 from geomotion_core.types import WindowPrediction
+
+if TYPE_CHECKING:
+    from geomotion_core.backend import BackendOptions
+
+Value = TypeVar("Value")
 
 
 class _LRU(OrderedDict):
@@ -26,7 +30,8 @@ class _LRU(OrderedDict):
         super().__init__()
         self.capacity = capacity
 
-    def fetch(self, key: Hashable, compute):
+    def fetch(self, key: Hashable, compute: Callable[[], Value]) -> Value:
+        """The cached value of ``key``, computing and storing it on a miss."""
         if key in self:
             self.move_to_end(key)
             return self[key]
@@ -39,7 +44,8 @@ class _LRU(OrderedDict):
 def frame_probability(evidence: Sequence[DirectionalMotion], config: GeometricConfig, size: tuple[int, int]) -> np.ndarray:
     """``[H, W]`` float32 probability of one frame from its evidence towards 0-2 neighbours.
 
-    ``size`` is the output ``(width, height)``; a frame without neighbours gets zeros.
+    ``size`` is the output ``(width, height)``; ``config`` is at the scores' width (see
+    ``GeometricConfig.at_width``); a frame without neighbours gets zeros.
     """
     width, height = size
     if not evidence:
@@ -48,8 +54,7 @@ def frame_probability(evidence: Sequence[DirectionalMotion], config: GeometricCo
     score = smooth(score, config.score_blur)
     threshold = select_threshold(score, config.min_threshold)
     mask = extract_mask(score, threshold, config.seed_ratio, round(config.min_region_fraction * score.size))
-    probability = to_probability(score, threshold, mask)
-    return cv2.resize(probability, size, interpolation=cv2.INTER_LINEAR)
+    return upsample_probability(to_probability(score, threshold, mask), mask, size)
 
 
 class GeometricBackend:
@@ -72,7 +77,7 @@ class GeometricBackend:
         self._probabilities = _LRU(cache_size)
 
     @classmethod
-    def from_options(cls, options) -> "GeometricBackend":
+    def from_options(cls, options: BackendOptions) -> GeometricBackend:
         """The backend for ``BackendOptions`` (which holds nothing this backend needs)."""
         return cls()
 
@@ -94,7 +99,8 @@ class GeometricBackend:
         keys = [None] * count if frame_ids is None else [(frame_id, height, width) for frame_id in frame_ids]
         started = time.perf_counter()
         grays = [self._gray(frame, key) for frame, key in zip(frames, keys)]
-        work_height, work_width = grays[0].shape
+        flow_height, flow_width = grays[0].shape
+        work_width, work_height = working_size(flow_width, flow_height, self.config.score_scale)
         camera = intrinsics_from_fov(width, height, self.config.fov_degrees) if intrinsics is None else intrinsics
         camera = scale_intrinsics(camera, work_width / width, work_height / height)
         grid = PixelGrid.with_samples(work_height, work_width, self.config.grid_points)
@@ -104,7 +110,9 @@ class GeometricBackend:
             for index in range(count - 1)
         ]
         motion_done = time.perf_counter()
-        probability = np.stack([self._probability(pairs, keys, index, (width, height)) for index in range(count)])
+        probability = np.stack([
+            self._probability(pairs, keys, index, (width, height), config) for index in range(count)
+        ])
         poses = [np.eye(4)]
         for pair in pairs:
             poses.append(chain_pose(poses[-1], pair.rotation, pair.translation))
@@ -124,9 +132,11 @@ class GeometricBackend:
             return compute()
         return self._pairs.fetch((key_a, key_b, camera.tobytes()), compute)
 
-    def _probability(self, pairs: Sequence[PairMotion], keys: Sequence, index: int, size: tuple[int, int]) -> np.ndarray:
+    def _probability(
+        self, pairs: Sequence[PairMotion], keys: Sequence, index: int, size: tuple[int, int], config: GeometricConfig
+    ) -> np.ndarray:
         def compute() -> np.ndarray:
-            return frame_probability(_evidence(pairs, index), self.config, size)
+            return frame_probability(_evidence(pairs, index), config, size)
 
         if keys[index] is None:
             return compute()
@@ -136,13 +146,11 @@ class GeometricBackend:
 
 
 def _evidence(pairs: Sequence[PairMotion], index: int) -> list[DirectionalMotion]:
-    """Frame ``index``'s evidence: towards the next frame, then towards the previous one."""
-    evidence = []
-    if index < len(pairs):
-        evidence.append(pairs[index].forward)
-    if index > 0:
-        evidence.append(pairs[index - 1].backward)
-    return evidence
+    """Frame ``index``'s evidence: towards the next frame, then towards the previous one (pairs with
+    a blank frame have none)."""
+    following = pairs[index].forward if index < len(pairs) else None
+    previous = pairs[index - 1].backward if index > 0 else None
+    return [item for item in (following, previous) if item is not None]
 
 
 def _checked_frames(frames: np.ndarray) -> np.ndarray:

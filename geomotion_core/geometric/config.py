@@ -6,9 +6,10 @@ from dataclasses import dataclass, replace
 
 from geomotion_core.errors import ConfigError
 
-
 REFERENCE_WIDTH = 854
-PIXEL_SETTINGS = ("homography_threshold", "consistency_threshold", "motion_offset", "static_motion", "min_parallax")
+PIXEL_SETTINGS = (
+    "homography_threshold", "consistency_threshold", "motion_offset", "score_blur", "static_motion", "min_parallax",
+)
 
 
 @dataclass(frozen=True)
@@ -16,11 +17,12 @@ class GeometricConfig:
     """Every knob of flow, ego-motion fit, scoring, mask extraction and camera motion.
 
     Pixel quantities are in pixels of a frame ``REFERENCE_WIDTH`` (854, DAVIS 480p) pixels wide;
-    ``at_width`` rescales them to the width the flow is actually computed at.
+    ``at_width`` rescales them to the width the scores are actually computed at.
     """
 
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast | fast | medium
     flow_scale: float = 1.0  # flow, fit and scoring run on frames resized by this factor (0.5: 2-3x faster)
+    score_scale: float = 1.0  # fits, scores and masks run on the flow resized by this factor
     grid_points: int = 1600  # about this many flow samples on a regular grid feed the model fits
     homography_threshold: float = 2.0  # MAGSAC inlier threshold of the background homography
     consistency_threshold: float = 2.0  # forward-backward flow error above which a pixel is occluded
@@ -37,6 +39,7 @@ class GeometricConfig:
     def __post_init__(self) -> None:
         checks = (
             ("flow_scale", 0.0 < self.flow_scale <= 1.0),
+            ("score_scale", 0.0 < self.score_scale <= 1.0),
             ("grid_points", self.grid_points >= 16),
             ("fov_degrees", 1.0 <= self.fov_degrees <= 179.0),
             ("seed_ratio", self.seed_ratio >= 1.0),
@@ -45,14 +48,15 @@ class GeometricConfig:
         for name, valid in checks:
             if not valid:
                 raise ConfigError(f"geometric setting {name} is out of range: {getattr(self, name)}")
-        for name in (*PIXEL_SETTINGS, "noise_floor", "min_threshold"):
+        positive = [name for name in (*PIXEL_SETTINGS, "noise_floor", "min_threshold") if name != "score_blur"]
+        for name in positive:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ConfigError(f"geometric setting {name} must be a positive number, got {value}")
         if self.score_blur < 0.0:
             raise ConfigError(f"geometric setting score_blur must be >= 0, got {self.score_blur}")
 
-    def at_width(self, width: int) -> "GeometricConfig":
+    def at_width(self, width: int) -> GeometricConfig:
         """A copy whose pixel settings are in pixels of a frame ``width`` pixels wide."""
         factor = width / REFERENCE_WIDTH
         return replace(self, **{name: getattr(self, name) * factor for name in PIXEL_SETTINGS})

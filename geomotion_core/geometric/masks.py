@@ -30,7 +30,7 @@ def extract_mask(score: np.ndarray, threshold: float, seed_ratio: float, min_are
     if count <= 1:
         return candidate
     seeded = np.zeros(count, dtype=bool)
-    seeded[np.unique(labels[score > threshold * seed_ratio])] = True
+    seeded[labels[score > threshold * seed_ratio]] = True
     seeded &= stats[:, cv2.CC_STAT_AREA] >= min_area
     seeded[0] = False
     kept = seeded[labels].view(np.uint8)
@@ -56,3 +56,14 @@ def to_probability(score: np.ndarray, threshold: float, mask: np.ndarray) -> np.
     inside = 1.0 - (1.0 - MOVING_FLOOR) / np.maximum(ratio, 1.0)
     outside = STATIC_CEILING * np.minimum(ratio, 1.0)
     return np.where(mask.astype(bool), inside, outside).astype(np.float32)
+
+
+def upsample_probability(probability: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear upsampling to ``size`` (width, height) that keeps the mask/probability contract:
+    the smoothly upsampled mask decides the side of every output pixel, the upsampled
+    probability its value within that side's range."""
+    if probability.shape[::-1] == size:
+        return probability
+    smooth = cv2.resize(probability, size, interpolation=cv2.INTER_LINEAR)
+    inside = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) > 0.5
+    return np.where(inside, np.maximum(smooth, MOVING_FLOOR), np.minimum(smooth, STATIC_CEILING))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from geomotion_core.flow.dis import DISFlow
@@ -28,12 +29,33 @@ class DirectionalMotion:
 
 @dataclass(frozen=True)
 class PairMotion:
-    """Frame a's evidence towards b, frame b's towards a, and the relative pose ``X_b = R X_a + t``."""
+    """Frame a's evidence towards b, frame b's towards a, and the relative pose ``X_b = R X_a + t``.
 
-    forward: DirectionalMotion  # for frame a
-    backward: DirectionalMotion  # for frame b
+    A pair with a blank frame (black, saturated, textureless) has no evidence and the identity pose.
+    """
+
+    forward: DirectionalMotion | None  # for frame a
+    backward: DirectionalMotion | None  # for frame b
     rotation: np.ndarray  # [3, 3]
     translation: np.ndarray  # [3] unit direction, or zeros when not observable
+
+
+MIN_CONTRAST = 2.0  # grey-level standard deviation below which a frame is blank
+
+
+def is_blank(gray: np.ndarray) -> bool:
+    """Whether a frame has too little contrast for flow (black, saturated or textureless)."""
+    return float(cv2.meanStdDev(gray)[1][0, 0]) < MIN_CONTRAST
+
+
+def resize_flow(field: np.ndarray, grid: PixelGrid) -> np.ndarray:
+    """A flow field resized to the grid's size (INTER_AREA), its vectors in the new pixels."""
+    height, width = field.shape[:2]
+    if (height, width) == (grid.height, grid.width):
+        return field
+    resized = cv2.resize(field, (grid.width, grid.height), interpolation=cv2.INTER_AREA)
+    resized *= np.array([grid.width / width, grid.height / height], dtype=np.float32)
+    return resized
 
 
 def _direction(
@@ -52,9 +74,12 @@ def analyse_pair(
 ) -> PairMotion:
     """Flows both ways, background homographies, motion scores of both frames and the camera motion.
 
-    ``intrinsics`` is the camera matrix at the working resolution of ``gray_a`` / ``gray_b``.
+    The flows are resized to the ``grid``'s (scoring) size; ``intrinsics`` is the camera matrix at
+    that size. A blank frame gives a pair without evidence and the identity pose.
     """
-    flow_ab, flow_ba = flow(gray_a, gray_b), flow(gray_b, gray_a)
+    if is_blank(gray_a) or is_blank(gray_b):
+        return PairMotion(None, None, np.eye(3), np.zeros(3))
+    flow_ab, flow_ba = (resize_flow(field, grid) for field in (flow(gray_a, gray_b), flow(gray_b, gray_a)))
     forward, source, target, homography = _direction(flow_ab, flow_ba, grid, config)
     backward, _, _, _ = _direction(flow_ba, flow_ab, grid, config)
     static = forward.score[source[:, 1].astype(int), source[:, 0].astype(int)] < config.min_threshold

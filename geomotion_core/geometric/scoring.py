@@ -23,12 +23,15 @@ def residual_score(
     """
     difference = flow - background_flow
     residual = np.sqrt(difference[..., 0] ** 2 + difference[..., 1] ** 2)
-    residual /= np.sqrt(background_flow[..., 0] ** 2 + background_flow[..., 1] ** 2) + motion_offset
+    scale = np.sqrt(background_flow[..., 0] ** 2 + background_flow[..., 1] ** 2)
+    scale += motion_offset
+    residual /= scale
     stride = slice(None, None, STATISTICS_STRIDE)
     sparse, sparse_reliable = residual[stride, stride], reliable[stride, stride]
     sample = sparse[sparse_reliable] if sparse_reliable.any() else sparse.ravel()
     median = float(np.median(sample))
-    spread = max(MAD_TO_SIGMA * float(np.median(np.abs(sample - median))), noise_floor)
+    floor = noise_floor * motion_offset / float(np.median(scale[stride, stride]))
+    spread = max(MAD_TO_SIGMA * float(np.median(np.abs(sample - median))), floor)
     residual -= median
     residual *= 1.0 / spread
     return residual

@@ -4,12 +4,16 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from geomotion_core.backend import BackendOptions
 from geomotion_core.errors import CheckpointError, ConfigError
-from geomotion_core.weights import candidate_paths, find_weight
+from geomotion_core.weights import find_weight, looked_at
+
+if TYPE_CHECKING:
+    from geomotion_core.model import GeoMotionConfig
 
 LOGGER = logging.getLogger(__name__)
 
@@ -27,7 +31,7 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def read_model_config(path: str | Path):
+def read_model_config(path: str | Path) -> GeoMotionConfig:
     """The ``GeoMotionConfig`` in the ``"model"`` object of a JSON file."""
     from geomotion_core.model import GeoMotionConfig
 
@@ -58,10 +62,9 @@ def resolve_checkpoint(options: BackendOptions) -> Path | None:
         return path
     found = find_weight("geomotion")
     if found is None and not options.allow_random_weights:
-        looked = ", ".join(str(p) for p in candidate_paths("geomotion"))
         raise CheckpointError(
-            f"no GeoMotion checkpoint given and none found (looked at {looked}); pass --checkpoint PATH, "
-            "see `geomotion weights`, or use --backend geometric which needs no weights"
+            f"no GeoMotion checkpoint given and none found (looked at {looked_at('geomotion')}); "
+            "pass --checkpoint PATH, see `geomotion weights`, or use --backend geometric which needs no weights"
         )
     return found
 

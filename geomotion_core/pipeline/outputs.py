@@ -36,7 +36,7 @@ class BackgroundJobs:
         self._pending: deque[Future] = deque()
         self._limit = limit
 
-    def submit(self, job: Callable[..., None], *args) -> None:
+    def submit(self, job: Callable[..., None], *args: object) -> None:
         self._pending.append(self._pool.submit(job, *args))
         while len(self._pending) > self._limit:
             self._pending.popleft().result()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from geomotion_core.errors import CheckpointError
-from geomotion_core.weights import candidate_paths, find_weight
+from geomotion_core.weights import require_weight
 
 if TYPE_CHECKING:
     from sam2.sam2_video_predictor import SAM2VideoPredictor
@@ -28,17 +28,11 @@ def resolve_sam2_files(
     config: str | os.PathLike | None, checkpoint: str | os.PathLike | None
 ) -> tuple[Path, Path]:
     """The existing config and checkpoint files; CheckpointError naming the paths looked at."""
-    config_path = find_weight("sam2_config", config)
-    if config_path is None:
-        looked = ", ".join(str(path) for path in candidate_paths("sam2_config", config))
-        raise CheckpointError(f"SAM2 config not found (looked at: {looked})")
-    checkpoint_path = find_weight("sam2", checkpoint)
-    if checkpoint_path is None:
-        looked = ", ".join(str(path) for path in candidate_paths("sam2", checkpoint))
-        raise CheckpointError(
-            f"SAM2 checkpoint not found (looked at: {looked}); "
-            "fetch it with `geomotion weights download sam2` or run without SAM2 refinement"
-        )
+    config_path = require_weight("sam2_config", config, what="SAM2 config")
+    checkpoint_path = require_weight(
+        "sam2", checkpoint, what="SAM2 checkpoint",
+        hint="fetch it with `geomotion weights download sam2` or run without SAM2 refinement",
+    )
     return config_path, checkpoint_path
 
 

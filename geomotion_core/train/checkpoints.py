@@ -19,12 +19,15 @@ import random
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from geomotion_core.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from geomotion_core.model import GeoMotion
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "training_state.pt"
@@ -93,7 +96,9 @@ def write_checkpoint(
     return folder
 
 
-def read_checkpoint(path: str | os.PathLike, map_location: torch.device | str = "cpu"):
+def read_checkpoint(
+    path: str | os.PathLike, map_location: torch.device | str = "cpu"
+) -> tuple[GeoMotion, dict[str, Any], Progress]:
     """The model, training state and progress stored in a checkpoint folder.
 
     Returns ``(model, state, progress)``; ``state`` holds ``optimizer`` and ``scheduler``

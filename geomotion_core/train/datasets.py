@@ -91,35 +91,32 @@ def _subfolders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir())
 
 
+def _pair_subfolders(
+    config: DatasetConfig, folder: Path, frame_dir: Callable[[Path], Path], mask_dir: Callable[[Path], Path]
+) -> list[VideoSequence]:
+    """One sequence per subfolder ``seq`` of ``folder``: frames in ``frame_dir(seq)``, masks in ``mask_dir(seq)``."""
+    return [
+        pair_frames_and_masks(config.label, seq.name, frame_dir(seq), mask_dir(seq)) for seq in _subfolders(folder)
+    ]
+
+
 def _read_hoi4d(config: DatasetConfig) -> list[VideoSequence]:
     root = Path(config.root)
-    return [
-        pair_frames_and_masks(config.label, seq.name, seq, root / "dynamic_masks" / seq.name)
-        for seq in _subfolders(root / "images")
-    ]
+    return _pair_subfolders(config, root / "images", lambda seq: seq, lambda seq: root / "dynamic_masks" / seq.name)
 
 
 def _read_dynamic_replica(config: DatasetConfig) -> list[VideoSequence]:
     split = Path(config.root) / (config.split or "train")
-    return [
-        pair_frames_and_masks(config.label, seq.name, seq / "images", seq / "dynamic_masks")
-        for seq in _subfolders(split)
-    ]
+    return _pair_subfolders(config, split, lambda seq: seq / "images", lambda seq: seq / "dynamic_masks")
 
 
 def _read_ytvos_motion(config: DatasetConfig) -> list[VideoSequence]:
     root = Path(config.root)
-    return [
-        pair_frames_and_masks(config.label, seq.name, seq, root / "Annotations" / seq.name)
-        for seq in _subfolders(root / "JPEGImages")
-    ]
+    return _pair_subfolders(config, root / "JPEGImages", lambda seq: seq, lambda seq: root / "Annotations" / seq.name)
 
 
 def _read_omniworld(config: DatasetConfig) -> list[VideoSequence]:
-    return [
-        pair_frames_and_masks(config.label, scene.name, scene / "color", scene / "gdino_mask")
-        for scene in _subfolders(Path(config.root))
-    ]
+    return _pair_subfolders(config, Path(config.root), lambda scene: scene / "color", lambda scene: scene / "gdino_mask")
 
 
 def _read_got_motion(config: DatasetConfig) -> list[VideoSequence]:
@@ -159,10 +156,7 @@ def _read_davis_list(path: Path) -> list[str]:
 
 
 def _read_frames_masks(config: DatasetConfig) -> list[VideoSequence]:
-    return [
-        pair_frames_and_masks(config.label, seq.name, seq / "images", seq / "masks")
-        for seq in _subfolders(Path(config.root))
-    ]
+    return _pair_subfolders(config, Path(config.root), lambda seq: seq / "images", lambda seq: seq / "masks")
 
 
 READERS: dict[str, Callable[[DatasetConfig], list[VideoSequence]]] = {

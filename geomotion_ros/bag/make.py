@@ -29,14 +29,14 @@ class BagSummary:
     storage: str
 
 
-def stamp_header(stamp_ns: int, frame_id: str):
+def stamp_header(stamp_ns: int, frame_id: str) -> object:
     """A std_msgs/Header at ``stamp_ns`` nanoseconds."""
     types = typestore().types
     stamp = types["builtin_interfaces/msg/Time"](sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
     return types["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id)
 
 
-def image_message(pixels: np.ndarray, encoding: str, header) -> object:
+def image_message(pixels: np.ndarray, encoding: str, header: object) -> object:
     """A sensor_msgs/Image of an unpadded 8-bit ``[H, W]`` or ``[H, W, C]`` array."""
     height, width = pixels.shape[:2]
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]

@@ -11,7 +11,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
 from rclpy.executors import MultiThreadedExecutor
