@@ -5,6 +5,7 @@ masks, and frames/s of the whole per-frame work (grayscale, two DIS flows, fits,
 pose) at 854x480 and 640x480, next to the time of the two DIS flows alone, measured in the same run.
 
     .venv/bin/python benchmarks/bench_geometric.py [--davis PATH] [--sequences a,b] [--flow-scale S]
+                                                   [--temporal-radius R]
 """
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def run_backend(backend: GeometricBackend, frames: np.ndarray) -> tuple[np.ndarr
 
 
 def dis_seconds_per_frame(config: GeometricConfig, frames: np.ndarray) -> float:
-    """Seconds per frame of the two DIS flows (forward and backward) alone, at the same settings."""
+    """Seconds per frame of the two DIS flows (forward and backward) alone, at the same settings,
+    one after the other with OpenCV's default threads (as a plain caller would run them)."""
     flow = DISFlow(DISConfig(preset=config.flow_preset, scale=config.flow_scale))
     grays = [flow.prepare(frame) for frame in frames]
     started = time.perf_counter()
@@ -61,12 +63,14 @@ def main() -> None:
     parser.add_argument("--davis", type=Path, default=DEFAULT_DAVIS, help="DAVIS 2016 root (default: %(default)s)")
     parser.add_argument("--sequences", default=",".join(SEQUENCES))
     parser.add_argument("--flow-scale", type=float, help="override GeometricConfig.flow_scale")
+    parser.add_argument("--temporal-radius", type=int, help="override GeometricConfig.temporal_radius (0-2)")
     parser.add_argument("--speed-frames", type=int, default=30, help="frames timed per resolution")
     args = parser.parse_args()
-    config = GeometricConfig() if args.flow_scale is None else replace(GeometricConfig(), flow_scale=args.flow_scale)
+    overrides = {"flow_scale": args.flow_scale, "temporal_radius": args.temporal_radius}
+    config = replace(GeometricConfig(), **{name: value for name, value in overrides.items() if value is not None})
     backend = GeometricBackend(config)
     print(f"OpenCV threads: {cv2.getNumThreads()}, CPUs: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}, "
-          f"flow_scale {config.flow_scale}, DIS {config.flow_preset}")
+          f"flow_scale {config.flow_scale}, temporal_radius {config.temporal_radius}, DIS {config.flow_preset}")
     print(f"{'sequence':12s} {'frames':>6s} {'J':>6s} {'F':>6s} {'ms/frame':>9s}")
     j_means, f_means, first = [], [], None
     for name in args.sequences.split(","):

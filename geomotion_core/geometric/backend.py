@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable, Hashable, Sequence, TypeVar
 
 import numpy as np
@@ -15,6 +16,7 @@ from geomotion_core.geometric.egomotion import PixelGrid
 from geomotion_core.geometric.masks import extract_mask, select_threshold, to_probability, upsample_probability
 from geomotion_core.geometric.pair import DirectionalMotion, PairMotion, analyse_pair
 from geomotion_core.geometric.scoring import combine_directions, smooth
+from geomotion_core.geometric.temporal import carried_neighbours, supported_score
 from geomotion_core.types import WindowPrediction
 
 if TYPE_CHECKING:
@@ -35,45 +37,63 @@ class _LRU(OrderedDict):
         if key in self:
             self.move_to_end(key)
             return self[key]
-        value = self[key] = compute()
+        return self.store(key, compute())
+
+    def store(self, key: Hashable, value: Value) -> Value:
+        """Store ``value`` under ``key`` (evicting the least recently used entry when full)."""
+        self[key] = value
+        self.move_to_end(key)
         if len(self) > self.capacity:
             self.popitem(last=False)
         return value
 
 
-def frame_probability(evidence: Sequence[DirectionalMotion], config: GeometricConfig, size: tuple[int, int]) -> np.ndarray:
-    """``[H, W]`` float32 probability of one frame from its evidence towards 0-2 neighbours.
+def frame_score(evidence: Sequence[DirectionalMotion]) -> np.ndarray | None:
+    """One frame's motion score from its evidence towards 0-2 neighbours (None without any)."""
+    if not evidence:
+        return None
+    return combine_directions([item.score for item in evidence], [item.reliable for item in evidence])
 
-    ``size`` is the output ``(width, height)``; ``config`` is at the scores' width (see
-    ``GeometricConfig.at_width``); a frame without neighbours gets zeros.
+
+def frame_probability(score: np.ndarray | None, config: GeometricConfig, size: tuple[int, int]) -> np.ndarray:
+    """``[H, W]`` float32 probability of one frame from its motion score (zeros for None).
+
+    ``size`` is the output ``(width, height)``; ``config`` is at the score's width (see
+    ``GeometricConfig.at_width``).
     """
     width, height = size
-    if not evidence:
+    if score is None:
         return np.zeros((height, width), dtype=np.float32)
-    score = combine_directions([item.score for item in evidence], [item.reliable for item in evidence])
     score = smooth(score, config.score_blur)
     threshold = select_threshold(score, config.min_threshold)
-    mask = extract_mask(score, threshold, config.seed_ratio, round(config.min_region_fraction * score.size))
+    seed_level = max(threshold, config.seed_ratio * config.min_threshold)
+    mask = extract_mask(score, threshold, seed_level, round(config.min_region_fraction * score.size))
     return upsample_probability(to_probability(score, threshold, mask), mask, size)
 
 
 class GeometricBackend:
     """Motion masks and camera poses from DIS flow and a MAGSAC background homography.
 
-    Per-frame work (grayscale, and the probability given the frame's neighbours) and per-pair work
-    (flows, fits, scores, pose) is cached by frame id, so a window sliding by one frame computes
-    one new pair and the probabilities of the frames next to it. ``cache_size`` (entries per
-    cache) should be at least the streaming window size. The flow method of ``BackendOptions`` is not
-    used: this backend always runs OpenCV DIS on the CPU (see docs/geometric.md).
+    Per-frame work (grayscale, the score given the frame's neighbours, and the probability given
+    the frames within ``temporal_radius + 1``) and per-pair work (flows, fits, scores, pose) is
+    cached by frame id, so a window sliding by one frame computes one new pair and the
+    probabilities of the frames near it. ``cache_size`` (entries per cache) should be at least
+    the streaming window size. The two flow directions of a pair, and the frames' probabilities,
+    run on two threads (this one and a helper thread); one caller at a time, as for any
+    MotionBackend. The flow method of ``BackendOptions`` is not used: this backend always runs
+    OpenCV DIS on the CPU (see docs/geometric.md).
     """
 
     name = "geometric"
 
     def __init__(self, config: GeometricConfig | None = None, cache_size: int = 24) -> None:
         self.config = config or GeometricConfig()
-        self._flow = DISFlow(DISConfig(preset=self.config.flow_preset, scale=self.config.flow_scale))
+        flow_config = DISConfig(preset=self.config.flow_preset, scale=self.config.flow_scale)
+        self._flows = (DISFlow(flow_config), DISFlow(flow_config))
+        self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geometric-flow")
         self._grays = _LRU(cache_size)
         self._pairs = _LRU(cache_size)
+        self._scores = _LRU(cache_size)
         self._probabilities = _LRU(cache_size)
 
     @classmethod
@@ -84,6 +104,7 @@ class GeometricBackend:
     def reset(self) -> None:
         self._grays.clear()
         self._pairs.clear()
+        self._scores.clear()
         self._probabilities.clear()
 
     def predict_window(
@@ -110,9 +131,8 @@ class GeometricBackend:
             for index in range(count - 1)
         ]
         motion_done = time.perf_counter()
-        probability = np.stack([
-            self._probability(pairs, keys, index, (width, height), config) for index in range(count)
-        ])
+        scores = [self._frame_score(pairs, keys, index) for index in range(count)]
+        probability = np.stack(self._frame_probabilities(scores, pairs, keys, (width, height), config))
         poses = [np.eye(4)]
         for pair in pairs:
             poses.append(chain_pose(poses[-1], pair.rotation, pair.translation))
@@ -121,28 +141,62 @@ class GeometricBackend:
 
     def _gray(self, frame: np.ndarray, key: Hashable | None) -> np.ndarray:
         if key is None:
-            return self._flow.prepare(frame)
-        return self._grays.fetch(key, lambda: self._flow.prepare(frame))
+            return self._flows[0].prepare(frame)
+        return self._grays.fetch(key, lambda: self._flows[0].prepare(frame))
 
     def _pair(self, gray_a, gray_b, key_a, key_b, grid: PixelGrid, camera: np.ndarray, config: GeometricConfig) -> PairMotion:
         def compute() -> PairMotion:
-            return analyse_pair(gray_a, gray_b, self._flow, grid, camera, config)
+            return analyse_pair(gray_a, gray_b, self._flows, grid, camera, config, self._helper)
 
         if key_a is None or key_b is None:
             return compute()
         return self._pairs.fetch((key_a, key_b, camera.tobytes()), compute)
 
-    def _probability(
-        self, pairs: Sequence[PairMotion], keys: Sequence, index: int, size: tuple[int, int], config: GeometricConfig
-    ) -> np.ndarray:
-        def compute() -> np.ndarray:
-            return frame_probability(_evidence(pairs, index), config, size)
+    def _on_two_threads(self, function: Callable[[int], Value], items: Sequence[int]) -> dict[int, Value]:
+        """``{item: function(item)}``, every other item computed on the helper thread."""
+        pending = {item: self._helper.submit(function, item) for item in items[1::2]}
+        results = {item: function(item) for item in items[::2]}
+        results.update((item, future.result()) for item, future in pending.items())
+        return results
 
-        if keys[index] is None:
-            return compute()
-        previous = keys[index - 1] if index > 0 else None
-        following = keys[index + 1] if index + 1 < len(keys) else None
-        return self._probabilities.fetch((previous, keys[index], following), compute)
+    def _frame_score(self, pairs: Sequence[PairMotion], keys: Sequence, index: int) -> np.ndarray | None:
+        key = _neighbourhood(keys, index, 1)
+        if key is None:
+            return frame_score(_evidence(pairs, index))
+        return self._scores.fetch(key, lambda: frame_score(_evidence(pairs, index)))
+
+    def _frame_probabilities(
+        self,
+        scores: Sequence[np.ndarray | None],
+        pairs: Sequence[PairMotion],
+        keys: Sequence,
+        size: tuple[int, int],
+        config: GeometricConfig,
+    ) -> list[np.ndarray]:
+        """Every frame's probability: cached ones looked up (by the ids of the frames it depends
+        on), the others computed on two threads."""
+        radius = config.temporal_radius
+        cache_keys = [_neighbourhood(keys, index, radius + 1) for index in range(len(keys))]
+        missing = [index for index, key in enumerate(cache_keys) if key is None or key not in self._probabilities]
+        needed = sorted({other for index in missing for other in range(index - 1, index + 2) if 0 <= other < len(keys)})
+        neighbours = self._on_two_threads(lambda index: carried_neighbours(scores, pairs, index), needed if radius else [])
+        computed = self._on_two_threads(
+            lambda index: frame_probability(supported_score(scores, neighbours, pairs, index, radius), config, size),
+            missing,
+        )
+        found = {index: self._probabilities[key] for index, key in enumerate(cache_keys) if index not in computed}
+        for index, value in computed.items():
+            if cache_keys[index] is not None:
+                self._probabilities.store(cache_keys[index], value)
+        return [computed[index] if index in computed else found[index] for index in range(len(keys))]
+
+
+def _neighbourhood(keys: Sequence, index: int, reach: int) -> tuple | None:
+    """Cache key of a result that depends on frames ``index - reach .. index + reach`` (None
+    outside the window); None when the frames have no ids."""
+    if keys[index] is None:
+        return None
+    return tuple(keys[other] if 0 <= other < len(keys) else None for other in range(index - reach, index + reach + 1))
 
 
 def _evidence(pairs: Sequence[PairMotion], index: int) -> list[DirectionalMotion]:

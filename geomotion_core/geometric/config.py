@@ -28,9 +28,10 @@ class GeometricConfig:
     consistency_threshold: float = 2.0  # forward-backward flow error above which a pixel is occluded
     motion_offset: float = 4.0  # residuals are relative to (background flow + this many pixels)
     noise_floor: float = 0.05  # lowest spread of the relative residual: keeps a well-fitted frame quiet
+    temporal_radius: int = 2  # median of the scores of frames t-r..t+r carried to t along the flow (0: off)
     score_blur: float = 1.5  # Gaussian sigma smoothing the motion score before thresholding
     min_threshold: float = 2.0  # the score threshold never drops below this many spreads
-    seed_ratio: float = 2.0  # hysteresis: a region needs a seed scoring this times the threshold
+    seed_ratio: float = 2.0  # hysteresis: a region needs a seed above this times min_threshold (or the threshold)
     min_region_fraction: float = 0.002  # regions smaller than this fraction of the frame are dropped
     fov_degrees: float = 60.0  # horizontal field of view when no intrinsics are given
     static_motion: float = 0.3  # median flow (pixels) below which the camera is taken as static
@@ -41,6 +42,7 @@ class GeometricConfig:
             ("flow_scale", 0.0 < self.flow_scale <= 1.0),
             ("score_scale", 0.0 < self.score_scale <= 1.0),
             ("grid_points", self.grid_points >= 16),
+            ("temporal_radius", self.temporal_radius in (0, 1, 2)),
             ("fov_degrees", 1.0 <= self.fov_degrees <= 179.0),
             ("seed_ratio", self.seed_ratio >= 1.0),
             ("min_region_fraction", 0.0 <= self.min_region_fraction < 1.0),

@@ -38,12 +38,17 @@ class PixelGrid:
         return rows.ravel(), cols.ravel()
 
 
-def forward_backward_error(flow_ab: np.ndarray, flow_ba: np.ndarray, grid: PixelGrid) -> np.ndarray:
-    """``|flow_ab(x) + flow_ba(x + flow_ab(x))|`` per pixel: large where ``x`` is occluded in b."""
-    target = grid.coordinates + flow_ab
-    back = cv2.remap(flow_ba, target[..., 0], target[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+def landing_map(flow: np.ndarray, grid: PixelGrid) -> np.ndarray:
+    """``[H, W, 2]`` float32 ``x + flow(x)``: where each pixel lands in the other frame (a remap map)."""
+    return grid.coordinates + flow
+
+
+def forward_backward_error(flow_ab: np.ndarray, flow_ba: np.ndarray, landing_ab: np.ndarray) -> np.ndarray:
+    """``|flow_ab(x) + flow_ba(x + flow_ab(x))|`` per pixel: large where ``x`` is occluded in b.
+    ``landing_ab`` is ``landing_map(flow_ab)``."""
+    back = cv2.remap(flow_ba, landing_ab, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     back += flow_ab
-    return np.sqrt(back[..., 0] ** 2 + back[..., 1] ** 2)
+    return np.sqrt(np.einsum("ijk,ijk->ij", back, back))
 
 
 def grid_correspondences(flow: np.ndarray, reliable: np.ndarray, grid: PixelGrid) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,7 @@
 """Everything measured once for a pair of consecutive frames: flows, background fits, scores, pose."""
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import cv2
@@ -15,6 +16,7 @@ from geomotion_core.geometric.egomotion import (
     forward_backward_error,
     grid_correspondences,
     homography_flow,
+    landing_map,
 )
 from geomotion_core.geometric.scoring import residual_score
 
@@ -25,6 +27,7 @@ class DirectionalMotion:
 
     score: np.ndarray  # [h, w] float32 residual in noise units
     reliable: np.ndarray  # [h, w] bool: forward-backward consistent (not occluded)
+    landing: np.ndarray  # [h, w, 2] float32 where each pixel lands in the neighbour: x + flow(x)
 
 
 @dataclass(frozen=True)
@@ -62,28 +65,40 @@ def _direction(
     flow: np.ndarray, reverse: np.ndarray, grid: PixelGrid, config: GeometricConfig
 ) -> tuple[DirectionalMotion, np.ndarray, np.ndarray, np.ndarray]:
     """Score one flow direction; also return its reliable grid correspondences and homography."""
-    reliable = forward_backward_error(flow, reverse, grid) < config.consistency_threshold
+    landing = landing_map(flow, grid)
+    reliable = forward_backward_error(flow, reverse, landing) < config.consistency_threshold
     source, target = grid_correspondences(flow, reliable, grid)
     homography, _ = fit_homography(source, target, config.homography_threshold)
     score = residual_score(flow, homography_flow(homography, grid), reliable, config.motion_offset, config.noise_floor)
-    return DirectionalMotion(score, reliable), source, target, homography
+    return DirectionalMotion(score, reliable, landing), source, target, homography
 
 
 def analyse_pair(
-    gray_a: np.ndarray, gray_b: np.ndarray, flow: DISFlow, grid: PixelGrid, intrinsics: np.ndarray, config: GeometricConfig
+    gray_a: np.ndarray,
+    gray_b: np.ndarray,
+    flows: tuple[DISFlow, DISFlow],
+    grid: PixelGrid,
+    intrinsics: np.ndarray,
+    config: GeometricConfig,
+    helper: Executor,
 ) -> PairMotion:
     """Flows both ways, background homographies, motion scores of both frames and the camera motion.
 
-    The flows are resized to the ``grid``'s (scoring) size; ``intrinsics`` is the camera matrix at
-    that size. A blank frame gives a pair without evidence and the identity pose.
+    The two directions run concurrently: the b->a flow and score on ``helper`` (one worker) with
+    ``flows[1]``, the a->b ones and the pose in the calling thread with ``flows[0]`` (a DIS
+    instance is not thread-safe). The flows are resized to the ``grid``'s (scoring) size;
+    ``intrinsics`` is the camera matrix at that size. A blank frame gives a pair without evidence
+    and the identity pose.
     """
     if is_blank(gray_a) or is_blank(gray_b):
         return PairMotion(None, None, np.eye(3), np.zeros(3))
-    flow_ab, flow_ba = (resize_flow(field, grid) for field in (flow(gray_a, gray_b), flow(gray_b, gray_a)))
+    pending_ba = helper.submit(lambda: resize_flow(flows[1](gray_b, gray_a), grid))
+    flow_ab = resize_flow(flows[0](gray_a, gray_b), grid)
+    flow_ba = pending_ba.result()
+    pending_backward = helper.submit(_direction, flow_ba, flow_ab, grid, config)
     forward, source, target, homography = _direction(flow_ab, flow_ba, grid, config)
-    backward, _, _, _ = _direction(flow_ba, flow_ab, grid, config)
     static = forward.score[source[:, 1].astype(int), source[:, 0].astype(int)] < config.min_threshold
     rotation, translation = relative_pose(
         source[static], target[static], homography, intrinsics, config.static_motion, config.min_parallax
     )
-    return PairMotion(forward, backward, rotation, translation)
+    return PairMotion(forward, pending_backward.result()[0], rotation, translation)

@@ -22,16 +22,15 @@ def residual_score(
     "noise units above the typical background residual".
     """
     difference = flow - background_flow
-    residual = np.sqrt(difference[..., 0] ** 2 + difference[..., 1] ** 2)
-    scale = np.sqrt(background_flow[..., 0] ** 2 + background_flow[..., 1] ** 2)
-    scale += motion_offset
-    residual /= scale
+    residual = np.sqrt(np.einsum("ijk,ijk->ij", difference, difference))
+    camera_motion = np.sqrt(np.einsum("ijk,ijk->ij", background_flow, background_flow))
+    camera_motion += motion_offset
+    residual /= camera_motion
     stride = slice(None, None, STATISTICS_STRIDE)
     sparse, sparse_reliable = residual[stride, stride], reliable[stride, stride]
     sample = sparse[sparse_reliable] if sparse_reliable.any() else sparse.ravel()
     median = float(np.median(sample))
-    floor = noise_floor * motion_offset / float(np.median(scale[stride, stride]))
-    spread = max(MAD_TO_SIGMA * float(np.median(np.abs(sample - median))), floor)
+    spread = max(MAD_TO_SIGMA * float(np.median(np.abs(sample - median))), noise_floor)
     residual -= median
     residual *= 1.0 / spread
     return residual
@@ -46,11 +45,12 @@ def combine_directions(scores: Sequence[np.ndarray], reliable: Sequence[np.ndarr
     """
     if len(scores) == 1:
         return scores[0]
-    stacked = np.stack(scores)
-    valid = np.stack(reliable)
-    overall = stacked.min(axis=0)
-    trusted = np.where(valid, stacked, np.inf).min(axis=0)
-    return np.where(valid.any(axis=0), trusted, overall).astype(np.float32, copy=False)
+    combined = np.full_like(scores[0], np.inf)
+    for score, trusted in zip(scores, reliable):
+        np.minimum(combined, score, out=combined, where=trusted)
+    unreliable = ~np.logical_or.reduce(reliable)
+    np.copyto(combined, np.minimum.reduce(scores), where=unreliable)
+    return combined
 
 
 def smooth(score: np.ndarray, sigma: float) -> np.ndarray:

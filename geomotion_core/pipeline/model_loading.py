@@ -64,7 +64,8 @@ def resolve_checkpoint(options: BackendOptions) -> Path | None:
     if found is None and not options.allow_random_weights:
         raise CheckpointError(
             f"no GeoMotion checkpoint given and none found (looked at {looked_at('geomotion')}); "
-            "pass --checkpoint PATH, see `geomotion weights`, or use --backend geometric which needs no weights"
+            "give a checkpoint (--checkpoint PATH; node parameter model.checkpoint), see `geomotion weights`, "
+            "or use the weight-free geometric backend (--backend geometric; node parameter backend)"
         )
     return found
 
