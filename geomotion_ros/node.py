@@ -25,7 +25,7 @@ from nav_msgs.msg import Path
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -397,14 +397,19 @@ def start(node: GeoMotionNode) -> bool:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console script ``geomotion_node``: run the node on a multi-threaded executor."""
+    """Console script ``geomotion_node``: run the node on a single-threaded executor.
+
+    Every callback is short (inference runs on the node's own worker thread), so one executor
+    thread suffices; rclpy's MultiThreadedExecutor spends a large share of a CPU core (and of the
+    GIL) rebuilding its wait set and handing each message to a thread pool, time the worker needs.
+    """
     rclpy.init(args=args if args is not None else sys.argv)
     node = GeoMotionNode()
     core_logger = logging.getLogger("geomotion_core")
     handler = RosLogHandler(node.get_logger())
     core_logger.addHandler(handler)
     core_logger.setLevel(logging.INFO)
-    executor = MultiThreadedExecutor(num_threads=3)
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     status = 0
     try:
