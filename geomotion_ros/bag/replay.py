@@ -7,6 +7,7 @@ private rclpy context (in-process DDS has no large-message losses).
 """
 from __future__ import annotations
 
+import struct
 import threading
 import time
 from pathlib import Path
@@ -190,7 +191,7 @@ def _play(reader, connections, image_connection, clock, images, infos, node, con
             continue
         if config.policy == "every_frame":
             _wait_until(lambda: _backlog(node, len(replay.input_stamps)) < config.max_queue - 1, DRAIN_TIMEOUT_S)
-        stamp_ns = _header_stamp_ns(raw, connection.msgtype)
+        stamp_ns = _header_stamp_ns(raw)
         replay.input_stamps.append(stamp_ns)
         published_at[stamp_ns] = time.perf_counter()
         images.publish(raw)
@@ -201,6 +202,12 @@ def _backlog(node: GeoMotionNode, published: int) -> int:
     return published - node.monitor.received + node.engine.stats.queue_depth
 
 
-def _header_stamp_ns(raw: bytes, msgtype: str) -> int:
-    message = deserialize_message(raw, CompressedImage if msgtype == COMPRESSED_IMAGE_TYPE else Image)
-    return message.header.stamp.sec * 10**9 + message.header.stamp.nanosec
+def _header_stamp_ns(raw: bytes) -> int:
+    """The header stamp of a serialised Image / CompressedImage, read without decoding the pixels.
+
+    Both messages start with std_msgs/Header, whose stamp (int32 sec, uint32 nanosec) follows the
+    4-byte CDR encapsulation; its second byte says the byte order (1: little-endian).
+    """
+    order = "<" if raw[1] == 1 else ">"
+    seconds, nanoseconds = struct.unpack_from(f"{order}iI", raw, 4)
+    return seconds * 10**9 + nanoseconds
