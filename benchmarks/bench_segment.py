@@ -2,6 +2,10 @@
 
     .venv/bin/python benchmarks/bench_segment.py                    # small reference model, DIS, CPU
     .venv/bin/python benchmarks/bench_segment.py --preset official  # 518x518, RAFT, SAM2 (needs weights, GPU)
+    .venv/bin/python benchmarks/bench_segment.py --preset official --random-weights --device cuda
+
+``--random-weights`` times the official pipeline without its weight files: random GeoMotion
+weights and random RAFT / SAM2 files in a temporary weights folder (see random_weights.py).
 
 The first chunk is run once beforehand to warm up (lazy initialisation, kernel selection), then the
 sequence is segmented and the per-stage seconds of the run are reported per frame.
@@ -9,6 +13,7 @@ sequence is segmented and the per-stage seconds of the run are reported per fram
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -19,18 +24,20 @@ import torch
 
 from geomotion_core.backend import BackendOptions
 from geomotion_core.pipeline import SegmentOptions, segment_to_folder
+from random_weights import random_weights_home
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("GEOMOTION_SHARED", REPO.parent / "shared"))
 
 
-def preset_options(preset: str, device: str) -> SegmentOptions:
+def preset_options(preset: str, device: str, random_weights: bool = False) -> SegmentOptions:
     if preset == "small":
         small = SHARED / "reference" / "small"
         backend = BackendOptions(model_config=str(small / "config.json"), checkpoint=str(small / "weights.safetensors"),
                                  flow="dis", size=70, device=device)
         return SegmentOptions(backend=backend, progress=False)
-    return SegmentOptions(backend=BackendOptions(flow="raft", size=518, device=device), sam2=True, progress=False)
+    backend = BackendOptions(flow="raft", size=518, device=device, allow_random_weights=random_weights)
+    return SegmentOptions(backend=backend, sam2=True, progress=False)
 
 
 def main() -> None:
@@ -41,13 +48,16 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="official preset without weight files: random network, RAFT and SAM2 weights")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
     source = SHARED / "data" / "DAVIS2016" / "JPEGImages" / "480p" / args.sequence
-    options = preset_options(args.preset, args.device)
-    with tempfile.TemporaryDirectory() as folder:
+    options = preset_options(args.preset, args.device, args.random_weights)
+    stand_ins = random_weights_home() if args.random_weights and args.preset == "official" else contextlib.nullcontext()
+    with stand_ins, tempfile.TemporaryDirectory() as folder:
         options.max_frames = min(args.frames, options.chunk_size)
         segment_to_folder(source, Path(folder) / "warmup", options)
         options.max_frames = args.frames

@@ -16,6 +16,7 @@ checkout) is resized to the requested size and streamed through ``StreamingSegme
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import threading
 import time
@@ -24,8 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from geomotion_core.backend import BACKENDS, FLOW_METHODS, BackendOptions, MotionBackend, build_backend
+from geomotion_core.backend import BACKENDS, FLOW_METHODS, PRECISIONS, BackendOptions, MotionBackend, build_backend
 from geomotion_core.streaming import StreamingConfig, StreamingSegmenter
+from random_weights import random_weights_home
 
 DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -114,7 +116,9 @@ def main() -> None:
     parser.add_argument("--flow", choices=FLOW_METHODS, default="dis")
     parser.add_argument("--model-config", help="JSON with a \"model\" object (geomotion backend)")
     parser.add_argument("--checkpoint", help="network weights (geomotion backend)")
-    parser.add_argument("--random-weights", action="store_true", help="geomotion without a checkpoint")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="geomotion without a checkpoint (and, with --flow raft, random RAFT weights)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="geomotion backend precision")
     parser.add_argument("--size", type=int, default=518, help="network input size (geomotion backend)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--torch-threads", type=int, default=0,
@@ -128,10 +132,12 @@ def main() -> None:
 
         torch.set_num_threads(args.torch_threads)
     frames = load_sequence(args.sequence, args.width, args.height, args.frames)
-    backend = build_backend(BackendOptions(
-        backend=args.backend, checkpoint=args.checkpoint, model_config=args.model_config, flow=args.flow,
-        device=args.device, size=args.size, allow_random_weights=args.random_weights,
-    ))
+    random_raft = args.random_weights and args.backend == "geomotion" and args.flow == "raft"
+    with random_weights_home(("raft",)) if random_raft else contextlib.nullcontext():
+        backend = build_backend(BackendOptions(
+            backend=args.backend, checkpoint=args.checkpoint, model_config=args.model_config, flow=args.flow,
+            device=args.device, precision=args.precision, size=args.size, allow_random_weights=args.random_weights,
+        ))
     print(f"{args.backend} backend, {len(frames)} frames of {args.width}x{args.height} ({args.sequence}), "
           f"window {args.window}, stride {args.stride}, {'centred' if args.centred else 'causal'}, "
           f"{os.cpu_count()} CPUs")

@@ -4,19 +4,22 @@ Presets (random network weights; the timing does not depend on them):
 
 * ``small`` (default): the small reference network, 56x56, 3-frame clips, DIS flow, CPU;
 * ``official``: the full network at 518x518, 12-frame clips, batch 1, bf16 autocast on CUDA --
-  meant for a GPU (``--flow raft`` needs the RAFT weights; DIS runs on the CPU).
+  meant for a GPU (``--flow raft`` needs the RAFT weights, or ``--random-weights`` for random
+  ones; DIS runs on the CPU).
 
 Each timed step is the trainer's own optimiser step (clip loading, flow, forward, backward, clip,
 AdamW). The breakdown times one extra clip stage by stage. Examples::
 
     .venv/bin/python benchmarks/bench_train.py
     .venv/bin/python benchmarks/bench_train.py --preset official --flow raft --steps 10
+    .venv/bin/python benchmarks/bench_train.py --preset official --flow raft --random-weights
 
 Peak memory: CUDA's peak allocated bytes on a GPU, the process's peak resident set on a CPU.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -32,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from geomotion_core.train.config import TrainConfig  # noqa: E402
 from geomotion_core.train.trainer import Trainer  # noqa: E402
+from random_weights import random_weights_home  # noqa: E402
 
 SHARED = Path(os.environ.get("GEOMOTION_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 PRESETS = {
@@ -54,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--davis", type=Path, default=SHARED / "data" / "DAVIS2016")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--random-weights", action="store_true", help="random RAFT weights for --flow raft")
     return parser.parse_args(argv)
 
 
@@ -110,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as output_dir:
+    stand_ins = random_weights_home(("raft",)) if args.random_weights and args.flow == "raft" else contextlib.nullcontext()
+    with stand_ins, tempfile.TemporaryDirectory() as output_dir:
         trainer = build_trainer(args, output_dir)
         device = trainer.device
         batches = trainer._epoch_batches()

@@ -8,6 +8,9 @@ the short side the nearest multiple of the patch size.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 
@@ -26,14 +29,27 @@ def model_input_size(height: int, width: int, size: int, keep_aspect: bool) -> t
 
 
 def resize_lanczos(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize ``[N, H, W, 3]`` uint8 RGB frames with PIL LANCZOS -> ``[N, height, width, 3]`` uint8."""
+    """Resize ``[N, H, W, 3]`` uint8 RGB frames with PIL LANCZOS -> ``[N, height, width, 3]`` uint8.
+
+    PIL resizes one image per call and releases the GIL while it does, so the frames of a batch
+    are resized on a few threads (one per frame, at most one per CPU).
+    """
     from PIL import Image
 
     if frames.shape[1:3] == (height, width):
         return frames
     resized = np.empty((len(frames), height, width, 3), np.uint8)
-    for index, frame in enumerate(frames):  # PIL resizes one image per call
-        resized[index] = np.asarray(Image.fromarray(frame).resize((width, height), Image.Resampling.LANCZOS))
+
+    def resize_one(index: int) -> None:
+        image = Image.fromarray(frames[index]).resize((width, height), Image.Resampling.LANCZOS)
+        resized[index] = np.asarray(image)
+
+    workers = min(len(frames), os.cpu_count() or 1)
+    if workers <= 1:
+        resize_one(0)
+        return resized
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lanczos") as pool:
+        list(pool.map(resize_one, range(len(frames))))
     return resized
 
 
