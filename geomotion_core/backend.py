@@ -5,7 +5,7 @@ evaluator all build their backend here from one ``BackendOptions``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -33,6 +33,7 @@ class BackendOptions:
     keep_aspect: bool = False  # aspect-preserving multiples of 14 instead of the official square
     allow_random_weights: bool = False  # geomotion without a checkpoint: random init (tests, smoke runs)
     points: bool = False  # also return world points at the input size (costs memory)
+    geometric: dict[str, object] = field(default_factory=dict)  # GeometricConfig settings (name -> value)
 
     def validate(self) -> None:
         """Raise ConfigError on a value outside its allowed set."""

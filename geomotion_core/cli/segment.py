@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from geomotion_core.backend import BACKENDS, FLOW_METHODS, PRECISIONS, BackendOptions
+from geomotion_core.errors import ConfigError
 from geomotion_core.pipeline.official import DEFAULT_CHUNK_SIZE, PROTOCOLS
 from geomotion_core.pipeline.segment import SegmentOptions
 
@@ -34,6 +35,9 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
                             "(default: %(default)s)")
     group.add_argument("--keep-aspect", action="store_true",
                        help="keep the aspect ratio (multiples of 14) instead of the official square resize")
+    group.add_argument("--geometric", action="append", default=[], metavar="NAME=VALUE",
+                       help="a setting of the weight-free backend, e.g. flow_scale=0.75 (repeatable; "
+                            "the settings are listed in docs/geometric.md)")
 
 
 def backend_options_from_args(args: argparse.Namespace) -> BackendOptions:
@@ -49,7 +53,19 @@ def backend_options_from_args(args: argparse.Namespace) -> BackendOptions:
         size=args.size,
         keep_aspect=args.keep_aspect,
         allow_random_weights=args.random_weights,
+        geometric=parse_settings(args.geometric),
     )
+
+
+def parse_settings(items: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` strings as a mapping (values stay strings; the backend converts them)."""
+    settings = {}
+    for item in items:
+        name, separator, value = item.partition("=")
+        if not separator or not name.strip():
+            raise ConfigError(f"--geometric needs NAME=VALUE, got {item!r}")
+        settings[name.strip()] = value.strip()
+    return settings
 
 
 def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:

@@ -98,8 +98,8 @@ class GeometricBackend:
 
     @classmethod
     def from_options(cls, options: BackendOptions) -> GeometricBackend:
-        """The backend for ``BackendOptions`` (which holds nothing this backend needs)."""
-        return cls()
+        """The backend for ``BackendOptions``: its ``geometric`` settings over the defaults."""
+        return cls(GeometricConfig.from_settings(options.geometric))
 
     def reset(self) -> None:
         self._grays.clear()

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from typing import Mapping
 
 from geomotion_core.errors import ConfigError
 
@@ -62,3 +63,29 @@ class GeometricConfig:
         """A copy whose pixel settings are in pixels of a frame ``width`` pixels wide."""
         factor = width / REFERENCE_WIDTH
         return replace(self, **{name: getattr(self, name) * factor for name in PIXEL_SETTINGS})
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, object]) -> GeometricConfig:
+        """The defaults with ``settings`` applied; values may be strings (``"0.75"``, from a command
+        line), converted to the field's type. Unknown names and unconvertible values raise ConfigError."""
+        kinds = {item.name: type(item.default) for item in fields(cls)}
+        unknown = sorted(set(settings) - set(kinds))
+        if unknown:
+            raise ConfigError(f"unknown geometric setting(s) {', '.join(unknown)}; known: {', '.join(kinds)}")
+        return cls(**{name: _converted(name, value, kinds[name]) for name, value in settings.items()})
+
+
+def _converted(name: str, value: object, kind: type) -> object:
+    """``value`` as ``kind`` (bool from true/false/1/0, int only from whole numbers); ConfigError otherwise."""
+    text = str(value).strip().lower()
+    if kind is bool and text in ("true", "1", "false", "0"):
+        return text in ("true", "1")
+    try:
+        converted = float(value) if kind is int else kind(value)
+        if kind is int and converted == int(converted):
+            return int(converted)
+        if kind in (float, str):
+            return converted
+    except (TypeError, ValueError):
+        pass
+    raise ConfigError(f"geometric setting {name} needs a value of type {kind.__name__}, got {value!r}")

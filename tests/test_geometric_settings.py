@@ -1,0 +1,55 @@
+"""Settings of the weight-free backend from Python, the command line and BackendOptions."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import pytest
+
+from geomotion_core.backend import BackendOptions, build_backend
+from geomotion_core.cli import main
+from geomotion_core.errors import ConfigError
+from geomotion_core.geometric import GeometricConfig
+
+
+def test_settings_from_strings_take_each_field_type() -> None:
+    config = GeometricConfig.from_settings({"flow_scale": "0.75", "temporal_radius": "1", "flow_preset": "fast",
+                                            "grid_points": 400.0})
+    assert (config.flow_scale, config.temporal_radius, config.flow_preset, config.grid_points) == (0.75, 1, "fast", 400)
+    assert GeometricConfig.from_settings({}) == GeometricConfig()
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"flow_speed": "1"}, "unknown geometric setting(s) flow_speed"),
+    ({"flow_scale": "fast"}, "flow_scale needs a value of type float"),
+    ({"temporal_radius": "1.5"}, "temporal_radius needs a value of type int"),
+    ({"flow_scale": "2"}, "flow_scale is out of range"),
+])
+def test_bad_settings_are_refused_with_their_name(settings: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        GeometricConfig.from_settings(settings)
+
+
+def test_backend_options_reach_the_geometric_backend() -> None:
+    backend = build_backend(BackendOptions(backend="geometric", geometric={"flow_scale": 0.5, "temporal_radius": 0}))
+    assert (backend.config.flow_scale, backend.config.temporal_radius) == (0.5, 0)
+
+
+def test_segment_command_line_settings_change_the_work(tmp_path: Path, davis_root: Path) -> None:
+    frames = str(davis_root / "JPEGImages" / "480p" / "car-shadow" / "0000[0-4].jpg")
+    common = ["--backend", "geometric", "--no-overlay", "--no-progress", "--streaming", "--window", "5"]
+    full, half = tmp_path / "full", tmp_path / "half"
+    assert main(["segment", frames, "-o", str(full), *common]) == 0
+    assert main(["segment", frames, "-o", str(half), *common, "--geometric", "flow_scale=0.5",
+                 "--geometric", "score_blur=0"]) == 0
+    masks = [sorted((folder / "masks").glob("*.png")) for folder in (full, half)]
+    assert [path.name for path in masks[0]] == [path.name for path in masks[1]] and len(masks[0]) == 5
+    first = [cv2.imread(str(paths[2]), cv2.IMREAD_GRAYSCALE) for paths in masks]
+    assert first[0].shape == first[1].shape == (480, 854)
+    assert (first[0] != first[1]).any()  # the settings really changed the computation
+
+
+def test_segment_command_line_rejects_a_malformed_setting(tmp_path: Path, davis_root: Path, capsys) -> None:
+    frames = str(davis_root / "JPEGImages" / "480p" / "car-shadow" / "0000[0-2].jpg")
+    assert main(["segment", frames, "-o", str(tmp_path / "out"), "--backend", "geometric", "--geometric", "flow_scale"]) == 2
+    assert "--geometric needs NAME=VALUE" in capsys.readouterr().err
