@@ -5,7 +5,7 @@ masks, and frames/s of the whole per-frame work (grayscale, two DIS flows, fits,
 pose) at 854x480 and 640x480, next to the time of the two DIS flows alone, measured in the same run.
 
     .venv/bin/python benchmarks/bench_geometric.py [--davis PATH] [--sequences a,b] [--flow-scale S]
-                                                   [--temporal-radius R]
+                                                   [--temporal-radius R] [--refine-radius R]
 """
 from __future__ import annotations
 
@@ -64,13 +64,17 @@ def main() -> None:
     parser.add_argument("--sequences", default=",".join(SEQUENCES))
     parser.add_argument("--flow-scale", type=float, help="override GeometricConfig.flow_scale")
     parser.add_argument("--temporal-radius", type=int, help="override GeometricConfig.temporal_radius (0-2)")
+    parser.add_argument("--refine-radius", type=float, help="override GeometricConfig.refine_radius (0: off)")
     parser.add_argument("--speed-frames", type=int, default=30, help="frames timed per resolution")
     args = parser.parse_args()
-    overrides = {"flow_scale": args.flow_scale, "temporal_radius": args.temporal_radius}
+    overrides = {
+        "flow_scale": args.flow_scale, "temporal_radius": args.temporal_radius, "refine_radius": args.refine_radius,
+    }
     config = replace(GeometricConfig(), **{name: value for name, value in overrides.items() if value is not None})
     backend = GeometricBackend(config)
     print(f"OpenCV threads: {cv2.getNumThreads()}, CPUs: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}, "
-          f"flow_scale {config.flow_scale}, temporal_radius {config.temporal_radius}, DIS {config.flow_preset}")
+          f"flow_scale {config.flow_scale}, temporal_radius {config.temporal_radius}, "
+          f"refine_radius {config.refine_radius}, DIS {config.flow_preset}")
     print(f"{'sequence':12s} {'frames':>6s} {'J':>6s} {'F':>6s} {'ms/frame':>9s}")
     j_means, f_means, first = [], [], None
     for name in args.sequences.split(","):

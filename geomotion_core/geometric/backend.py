@@ -13,7 +13,14 @@ from geomotion_core.flow.dis import DISConfig, DISFlow, working_size
 from geomotion_core.geometric.camera import chain_pose, intrinsics_from_fov, scale_intrinsics
 from geomotion_core.geometric.config import GeometricConfig
 from geomotion_core.geometric.egomotion import PixelGrid
-from geomotion_core.geometric.masks import extract_mask, select_threshold, to_probability, upsample_probability
+from geomotion_core.geometric.guided import refine_mask
+from geomotion_core.geometric.masks import (
+    extract_mask,
+    resize_mask,
+    select_threshold,
+    to_probability,
+    upsample_probability,
+)
 from geomotion_core.geometric.pair import DirectionalMotion, PairMotion, analyse_pair
 from geomotion_core.geometric.scoring import combine_directions, smooth
 from geomotion_core.geometric.temporal import carried_neighbours, supported_score
@@ -55,20 +62,25 @@ def frame_score(evidence: Sequence[DirectionalMotion]) -> np.ndarray | None:
     return combine_directions([item.score for item in evidence], [item.reliable for item in evidence])
 
 
-def frame_probability(score: np.ndarray | None, config: GeometricConfig, size: tuple[int, int]) -> np.ndarray:
+def frame_probability(score: np.ndarray | None, config: GeometricConfig, frame: np.ndarray) -> np.ndarray:
     """``[H, W]`` float32 probability of one frame from its motion score (zeros for None).
 
-    ``size`` is the output ``(width, height)``; ``config`` is at the score's width (see
-    ``GeometricConfig.at_width``).
+    ``frame`` is the ``[H, W, 3]`` uint8 RGB frame: it sets the output size and guides the mask's
+    edges (``refine_radius``); ``config`` is at the score's width (see ``GeometricConfig.at_width``).
     """
-    width, height = size
+    height, width = frame.shape[:2]
     if score is None:
         return np.zeros((height, width), dtype=np.float32)
     score = smooth(score, config.score_blur)
     threshold = select_threshold(score, config.min_threshold)
     seed_level = max(threshold, config.seed_ratio * config.min_threshold)
     mask = extract_mask(score, threshold, seed_level, round(config.min_region_fraction * score.size))
-    return upsample_probability(to_probability(score, threshold, mask), mask, size)
+    if config.refine_radius > 0:
+        radius = config.refine_radius * width / score.shape[1]
+        inside = refine_mask(mask, frame, radius, config.refine_eps, config.refine_fraction)
+    else:
+        inside = resize_mask(mask, (width, height))
+    return upsample_probability(to_probability(score, threshold, mask), inside)
 
 
 class GeometricBackend:
@@ -132,7 +144,7 @@ class GeometricBackend:
         ]
         motion_done = time.perf_counter()
         scores = [self._frame_score(pairs, keys, index) for index in range(count)]
-        probability = np.stack(self._frame_probabilities(scores, pairs, keys, (width, height), config))
+        probability = np.stack(self._frame_probabilities(scores, pairs, keys, frames, config))
         poses = [np.eye(4)]
         for pair in pairs:
             poses.append(chain_pose(poses[-1], pair.rotation, pair.translation))
@@ -170,7 +182,7 @@ class GeometricBackend:
         scores: Sequence[np.ndarray | None],
         pairs: Sequence[PairMotion],
         keys: Sequence,
-        size: tuple[int, int],
+        frames: np.ndarray,
         config: GeometricConfig,
     ) -> list[np.ndarray]:
         """Every frame's probability: cached ones looked up (by the ids of the frames it depends
@@ -181,7 +193,9 @@ class GeometricBackend:
         needed = sorted({other for index in missing for other in range(index - 1, index + 2) if 0 <= other < len(keys)})
         neighbours = self._on_two_threads(lambda index: carried_neighbours(scores, pairs, index), needed if radius else [])
         computed = self._on_two_threads(
-            lambda index: frame_probability(supported_score(scores, neighbours, pairs, index, radius), config, size),
+            lambda index: frame_probability(
+                supported_score(scores, neighbours, pairs, index, radius), config, frames[index]
+            ),
             missing,
         )
         found = {index: self._probabilities[key] for index, key in enumerate(cache_keys) if index not in computed}

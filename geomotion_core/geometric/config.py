@@ -10,6 +10,7 @@ from geomotion_core.errors import ConfigError
 REFERENCE_WIDTH = 854
 PIXEL_SETTINGS = (
     "homography_threshold", "consistency_threshold", "motion_offset", "score_blur", "static_motion", "min_parallax",
+    "refine_radius",
 )
 
 
@@ -34,6 +35,9 @@ class GeometricConfig:
     min_threshold: float = 2.0  # the score threshold never drops below this many spreads
     seed_ratio: float = 2.0  # hysteresis: a region needs a seed above this times min_threshold (or the threshold)
     min_region_fraction: float = 0.002  # regions smaller than this fraction of the frame are dropped
+    refine_radius: float = 32.0  # window half size of the colour guided filter snapping masks to image edges (0: off)
+    refine_eps: float = 1e-4  # its regulariser (squared colour units, colours in [0, 1]): higher smooths weak edges
+    refine_fraction: float = 0.4  # a region's window half size is at most this times the square root of its area
     fov_degrees: float = 60.0  # horizontal field of view when no intrinsics are given
     static_motion: float = 0.3  # median flow (pixels) below which the camera is taken as static
     min_parallax: float = 0.5  # median parallax (pixels) below which translation is unobservable
@@ -51,13 +55,17 @@ class GeometricConfig:
         for name, valid in checks:
             if not valid:
                 raise ConfigError(f"geometric setting {name} is out of range: {getattr(self, name)}")
-        positive = [name for name in (*PIXEL_SETTINGS, "noise_floor", "min_threshold") if name != "score_blur"]
+        optional = ("score_blur", "refine_radius")
+        unitless = ("noise_floor", "min_threshold", "refine_eps", "refine_fraction")
+        positive = [name for name in (*PIXEL_SETTINGS, *unitless) if name not in optional]
         for name in positive:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ConfigError(f"geometric setting {name} must be a positive number, got {value}")
-        if self.score_blur < 0.0:
-            raise ConfigError(f"geometric setting score_blur must be >= 0, got {self.score_blur}")
+        for name in optional:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ConfigError(f"geometric setting {name} must be >= 0, got {value}")
 
     def at_width(self, width: int) -> GeometricConfig:
         """A copy whose pixel settings are in pixels of a frame ``width`` pixels wide."""

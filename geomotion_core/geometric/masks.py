@@ -62,12 +62,18 @@ def to_probability(score: np.ndarray, threshold: float, mask: np.ndarray) -> np.
     return probability
 
 
-def upsample_probability(probability: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling to ``size`` (width, height) that keeps the mask/probability contract:
-    the smoothly upsampled mask decides the side of every output pixel, the upsampled
-    probability its value within that side's range."""
-    if probability.shape[::-1] == size:
-        return probability
-    smooth = cv2.resize(probability, size, interpolation=cv2.INTER_LINEAR)
-    inside = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) > 0.5
-    return np.where(inside, np.maximum(smooth, MOVING_FLOOR), np.minimum(smooth, STATIC_CEILING))
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A 0/1 mask resized to ``size`` (width, height) smoothly: bilinear, cut at 0.5. ``[H, W]`` bool."""
+    if mask.shape[::-1] == size:
+        return mask.astype(bool)
+    return cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) > 0.5
+
+
+def upsample_probability(probability: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Bilinear resizing of ``probability`` to the size of the final mask ``inside`` (bool) that
+    keeps the mask/probability contract: the mask decides the side of every output pixel, the
+    resized probability its value within that side's range."""
+    height, width = inside.shape
+    if probability.shape != inside.shape:
+        probability = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.where(inside, np.maximum(probability, MOVING_FLOOR), np.minimum(probability, STATIC_CEILING))
