@@ -42,12 +42,16 @@ class BackgroundJobs:
             self._pending.popleft().result()
 
     def finish(self) -> None:
-        """Wait for every job; re-raise the first failure."""
-        try:
-            while self._pending:
+        """Wait for every job (a failure does not cancel the others); then re-raise the first failure."""
+        failure: BaseException | None = None
+        while self._pending:
+            try:
                 self._pending.popleft().result()
-        finally:
-            self._pool.shutdown(cancel_futures=True)
+            except Exception as exc:  # noqa: BLE001 - any job error is re-raised below, after the rest
+                failure = failure or exc
+        self._pool.shutdown()
+        if failure is not None:
+            raise failure
 
 
 class SegmentationWriter:
