@@ -76,3 +76,38 @@ def test_bad_settings_and_inputs_raise_clear_errors(frame):
     batch = torch.zeros(1, 3, 8, 8)
     with pytest.raises(InputError, match=r"\[P, 3, H, W\]"):
         DISFlowEstimator().flow(batch, torch.zeros(1, 3, 8, 9))
+
+
+def test_explicit_parameters_replace_the_presets_and_keep_the_flow(frame):
+    preset = DISConfig().create()
+    tuned = DISConfig(finest_scale=2, patch_size=12, patch_stride=5, descent_iterations=7, refinement_iterations=0).create()
+    assert (preset.getFinestScale(), preset.getPatchSize(), preset.getPatchStride()) == (1, 8, 3)
+    assert (tuned.getFinestScale(), tuned.getPatchSize(), tuned.getPatchStride()) == (2, 12, 5)
+    assert (tuned.getGradientDescentIterations(), tuned.getVariationalRefinementIterations()) == (7, 0)
+    gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    field = DISFlow(DISConfig(patch_stride=4, refinement_iterations=2))(gray, shifted(gray, *SHIFT))
+    np.testing.assert_allclose(np.median(interior(field), axis=(0, 1)), SHIFT, atol=0.1)
+
+
+@pytest.mark.parametrize("setting", [
+    {"finest_scale": -1}, {"patch_size": 2}, {"patch_stride": 0}, {"descent_iterations": 0},
+    {"refinement_iterations": -1}, {"patch_stride": 2.5}, {"patch_size": 6, "patch_stride": 8},
+])
+def test_bad_explicit_parameters_raise(setting):
+    with pytest.raises(ConfigError, match="DIS"):
+        DISConfig(**setting)
+
+
+def test_half_size_frames_at_finest_scale_0_give_the_medium_flow(davis_root: Path):
+    """``medium`` estimates at half size (finest scale 1) and upsamples; half-size frames at finest
+    scale 0 (the geometric backend's default) give that flow directly."""
+    paths = sorted((davis_root / "JPEGImages" / "480p" / "car-shadow").glob("*.jpg"))[:2]
+    frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in paths]
+    medium, half = DISFlow(), DISFlow(DISConfig(scale=0.5, finest_scale=0))
+    direct = half(*[half.prepare(frame) for frame in frames])
+    assert direct.shape == (240, 427, 2)
+    upsampled = medium(*[medium.prepare(frame) for frame in frames])
+    reduced = cv2.resize(upsampled, (427, 240), interpolation=cv2.INTER_AREA) * 0.5
+    difference = np.linalg.norm(reduced - direct, axis=2)
+    assert np.median(np.linalg.norm(direct, axis=2)) > 1.0  # the camera moves
+    assert np.median(difference) < 0.01 and np.percentile(difference, 95) < 0.1

@@ -178,3 +178,12 @@ def test_settings_are_validated_and_pixel_settings_follow_the_width():
     half = GeometricConfig().at_width(427)
     assert half.homography_threshold == pytest.approx(1.0) and half.score_blur == pytest.approx(0.75)
     assert half.min_threshold == GeometricConfig().min_threshold  # noise units do not scale
+
+
+def test_flow_settings_make_the_dis_settings():
+    default = GeometricConfig().dis_config()
+    assert (default.preset, default.scale, default.finest_scale) == ("medium", 0.5, 0)
+    config = GeometricConfig(flow_patch_stride=5, flow_refinement_iterations=1)
+    assert config.dis_config().patch_stride == 5 and config.dis_config().refinement_iterations == 1
+    with pytest.raises(ConfigError, match="finest_scale"):
+        GeometricConfig(flow_finest_scale=-2)

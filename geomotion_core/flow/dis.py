@@ -23,20 +23,50 @@ PRESETS = {
 
 @dataclass(frozen=True)
 class DISConfig:
-    """DIS settings: an OpenCV preset, optionally run on downscaled frames.
+    """DIS settings: an OpenCV preset, optionally run on downscaled frames, with explicit
+    parameters that override the preset's where set (None keeps the preset's value).
 
     ``scale`` < 1 computes the flow on frames resized by that factor (INTER_AREA); the flow is
     returned at that reduced size, in pixels of the reduced size, by ``DISFlow.__call__``.
+    OpenCV's presets: ``medium`` finest scale 1, patch 8, stride 3, 25 descent and 5 refinement
+    iterations; ``fast`` 2, 8, 4, 16, 5; ``ultrafast`` 2, 8, 4, 12, 0.
     """
 
     preset: str = "medium"
     scale: float = 1.0
+    finest_scale: int | None = None  # pyramid level the flow is estimated at (0 full size, 1 half...)
+    patch_size: int | None = None  # side of the square patches (pixels of that level)
+    patch_stride: int | None = None  # distance between neighbouring patches
+    descent_iterations: int | None = None  # gradient-descent iterations of each patch's search
+    refinement_iterations: int | None = None  # variational-refinement iterations per level (0: off)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ConfigError(f"DIS preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if not 0.0 < self.scale <= 1.0:
             raise ConfigError(f"DIS scale must be in (0, 1], got {self.scale}")
+        lowest = {"finest_scale": 0, "patch_size": 4, "patch_stride": 1, "descent_iterations": 1, "refinement_iterations": 0}
+        for name, low in lowest.items():
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+                raise ConfigError(f"DIS {name} must be None or an integer >= {low}, got {value!r}")
+        if self.patch_size is not None and self.patch_stride is not None and self.patch_stride > self.patch_size:
+            raise ConfigError(f"DIS patch_stride ({self.patch_stride}) must not exceed patch_size ({self.patch_size})")
+
+    def create(self) -> cv2.DISOpticalFlow:
+        """A new OpenCV DIS instance: the preset with the explicit parameters applied."""
+        dis = cv2.DISOpticalFlow_create(PRESETS[self.preset])
+        setters = (
+            (self.finest_scale, dis.setFinestScale),
+            (self.patch_size, dis.setPatchSize),
+            (self.patch_stride, dis.setPatchStride),
+            (self.descent_iterations, dis.setGradientDescentIterations),
+            (self.refinement_iterations, dis.setVariationalRefinementIterations),
+        )
+        for value, setter in setters:
+            if value is not None:
+                setter(value)
+        return dis
 
 
 class DISFlow:
@@ -47,7 +77,7 @@ class DISFlow:
 
     def __init__(self, config: DISConfig | None = None) -> None:
         self.config = config or DISConfig()
-        self._dis = cv2.DISOpticalFlow_create(PRESETS[self.config.preset])
+        self._dis = self.config.create()
 
     def prepare(self, rgb: np.ndarray) -> np.ndarray:
         """``[H, W, 3]`` uint8 RGB -> the uint8 grayscale frame DIS works on (resized by ``scale``)."""

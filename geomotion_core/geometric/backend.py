@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable, Hashable, Sequence, TypeVar
 import numpy as np
 
 from geomotion_core.errors import InputError
-from geomotion_core.flow.dis import DISConfig, DISFlow, working_size
+from geomotion_core.flow.dis import DISFlow, working_size
 from geomotion_core.geometric.camera import chain_pose, intrinsics_from_fov, scale_intrinsics
 from geomotion_core.geometric.config import GeometricConfig
 from geomotion_core.geometric.egomotion import PixelGrid
@@ -100,7 +100,7 @@ class GeometricBackend:
 
     def __init__(self, config: GeometricConfig | None = None, cache_size: int = 24) -> None:
         self.config = config or GeometricConfig()
-        flow_config = DISConfig(preset=self.config.flow_preset, scale=self.config.flow_scale)
+        flow_config = self.config.dis_config()
         self._flows = (DISFlow(flow_config), DISFlow(flow_config))
         self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geometric-flow")
         self._grays = _LRU(cache_size)
@@ -143,7 +143,7 @@ class GeometricBackend:
             for index in range(count - 1)
         ]
         motion_done = time.perf_counter()
-        scores = [self._frame_score(pairs, keys, index) for index in range(count)]
+        scores = self._frame_scores(pairs, keys)
         probability = np.stack(self._frame_probabilities(scores, pairs, keys, frames, config))
         poses = [np.eye(4)]
         for pair in pairs:
@@ -171,11 +171,13 @@ class GeometricBackend:
         results.update((item, future.result()) for item, future in pending.items())
         return results
 
-    def _frame_score(self, pairs: Sequence[PairMotion], keys: Sequence, index: int) -> np.ndarray | None:
-        key = _neighbourhood(keys, index, 1)
-        if key is None:
-            return frame_score(_evidence(pairs, index))
-        return self._scores.fetch(key, lambda: frame_score(_evidence(pairs, index)))
+    def _frame_scores(self, pairs: Sequence[PairMotion], keys: Sequence) -> list[np.ndarray | None]:
+        """Every frame's score: cached ones looked up (by the ids of the frame and its neighbours),
+        the others computed on two threads."""
+        cache_keys = [_neighbourhood(keys, index, 1) for index in range(len(keys))]
+        missing = _missing(self._scores, cache_keys)
+        computed = self._on_two_threads(lambda index: frame_score(_evidence(pairs, index)), missing)
+        return _merge(self._scores, cache_keys, computed)
 
     def _frame_probabilities(
         self,
@@ -189,7 +191,7 @@ class GeometricBackend:
         on), the others computed on two threads."""
         radius = config.temporal_radius
         cache_keys = [_neighbourhood(keys, index, radius + 1) for index in range(len(keys))]
-        missing = [index for index, key in enumerate(cache_keys) if key is None or key not in self._probabilities]
+        missing = _missing(self._probabilities, cache_keys)
         needed = sorted({other for index in missing for other in range(index - 1, index + 2) if 0 <= other < len(keys)})
         neighbours = self._on_two_threads(lambda index: carried_neighbours(scores, pairs, index), needed if radius else [])
         computed = self._on_two_threads(
@@ -198,11 +200,22 @@ class GeometricBackend:
             ),
             missing,
         )
-        found = {index: self._probabilities[key] for index, key in enumerate(cache_keys) if index not in computed}
-        for index, value in computed.items():
-            if cache_keys[index] is not None:
-                self._probabilities.store(cache_keys[index], value)
-        return [computed[index] if index in computed else found[index] for index in range(len(keys))]
+        return _merge(self._probabilities, cache_keys, computed)
+
+
+def _missing(cache: _LRU, cache_keys: Sequence[Hashable | None]) -> list[int]:
+    """Indices whose result is not cached (or cannot be: no key)."""
+    return [index for index, key in enumerate(cache_keys) if key is None or key not in cache]
+
+
+def _merge(cache: _LRU, cache_keys: Sequence[Hashable | None], computed: dict[int, Value]) -> list[Value]:
+    """One result per key: the computed ones (then stored), the others from the cache (looked up
+    first, so that storing cannot evict them)."""
+    found = {index: cache[key] for index, key in enumerate(cache_keys) if index not in computed}
+    for index, value in computed.items():
+        if cache_keys[index] is not None:
+            cache.store(cache_keys[index], value)
+    return [computed[index] if index in computed else found[index] for index in range(len(cache_keys))]
 
 
 def _neighbourhood(keys: Sequence, index: int, reach: int) -> tuple | None:

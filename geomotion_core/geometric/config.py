@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass, fields, replace
-from typing import Mapping
 
 from geomotion_core.errors import ConfigError
+from geomotion_core.flow.dis import DISConfig
 
 REFERENCE_WIDTH = 854
 PIXEL_SETTINGS = (
@@ -23,7 +24,15 @@ class GeometricConfig:
     """
 
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast | fast | medium
-    flow_scale: float = 1.0  # flow, fit and scoring run on frames resized by this factor (0.5: 2-3x faster)
+    flow_scale: float = 0.5  # flow, fit and scoring run on frames resized by this factor
+    # explicit DIS parameters replacing the preset's (None: keep it; see DISConfig). ``medium``
+    # estimates the flow at half size (finest scale 1) and upsamples it; half-size frames with
+    # finest scale 0 give that flow directly, and every later step works on a quarter of the pixels.
+    flow_finest_scale: int | None = 0
+    flow_patch_size: int | None = None
+    flow_patch_stride: int | None = None
+    flow_descent_iterations: int | None = None
+    flow_refinement_iterations: int | None = None
     score_scale: float = 1.0  # fits, scores and masks run on the flow resized by this factor
     grid_points: int = 1600  # about this many flow samples on a regular grid feed the model fits
     homography_threshold: float = 2.0  # MAGSAC inlier threshold of the background homography
@@ -66,6 +75,19 @@ class GeometricConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0.0):
                 raise ConfigError(f"geometric setting {name} must be >= 0, got {value}")
+        self.dis_config()
+
+    def dis_config(self) -> DISConfig:
+        """The DIS settings of the flow (validated: a bad flow parameter raises ConfigError)."""
+        return DISConfig(
+            preset=self.flow_preset,
+            scale=self.flow_scale,
+            finest_scale=self.flow_finest_scale,
+            patch_size=self.flow_patch_size,
+            patch_stride=self.flow_patch_stride,
+            descent_iterations=self.flow_descent_iterations,
+            refinement_iterations=self.flow_refinement_iterations,
+        )
 
     def at_width(self, width: int) -> GeometricConfig:
         """A copy whose pixel settings are in pixels of a frame ``width`` pixels wide."""
@@ -73,19 +95,26 @@ class GeometricConfig:
         return replace(self, **{name: getattr(self, name) * factor for name in PIXEL_SETTINGS})
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, object]) -> GeometricConfig:
+    def from_settings(cls, settings: typing.Mapping[str, object]) -> GeometricConfig:
         """The defaults with ``settings`` applied; values may be strings (``"0.75"``, from a command
-        line), converted to the field's type. Unknown names and unconvertible values raise ConfigError."""
-        kinds = {item.name: type(item.default) for item in fields(cls)}
-        unknown = sorted(set(settings) - set(kinds))
+        line), converted to the field's type (``none`` clears an optional one). Unknown names and
+        unconvertible values raise ConfigError."""
+        hints = typing.get_type_hints(cls)
+        names = [item.name for item in fields(cls)]
+        unknown = sorted(set(settings) - set(names))
         if unknown:
-            raise ConfigError(f"unknown geometric setting(s) {', '.join(unknown)}; known: {', '.join(kinds)}")
-        return cls(**{name: _converted(name, value, kinds[name]) for name, value in settings.items()})
+            raise ConfigError(f"unknown geometric setting(s) {', '.join(unknown)}; known: {', '.join(names)}")
+        return cls(**{name: _converted(name, value, hints[name]) for name, value in settings.items()})
 
 
-def _converted(name: str, value: object, kind: type) -> object:
-    """``value`` as ``kind`` (bool from true/false/1/0, int only from whole numbers); ConfigError otherwise."""
+def _converted(name: str, value: object, hint: object) -> object:
+    """``value`` as the annotated type: bool from true/false/1/0, int only from whole numbers, None
+    (for ``X | None``) from None, ``none`` or an empty string; ConfigError otherwise."""
     text = str(value).strip().lower()
+    kinds = typing.get_args(hint) or (hint,)
+    if type(None) in kinds and (value is None or text in ("none", "")):
+        return None
+    kind = next(item for item in kinds if item is not type(None))
     if kind is bool and text in ("true", "1", "false", "0"):
         return text in ("true", "1")
     try:

@@ -9,7 +9,7 @@ import numpy as np
 
 from geomotion_core.flow.dis import DISFlow
 from geomotion_core.geometric.camera import relative_pose
-from geomotion_core.geometric.config import GeometricConfig
+from geomotion_core.geometric.config import REFERENCE_WIDTH, GeometricConfig
 from geomotion_core.geometric.egomotion import (
     PixelGrid,
     fit_homography,
@@ -68,7 +68,8 @@ def _direction(
     landing = landing_map(flow, grid)
     reliable = forward_backward_error(flow, reverse, landing) < config.consistency_threshold
     source, target = grid_correspondences(flow, reliable, grid)
-    homography, _ = fit_homography(source, target, config.homography_threshold)
+    units = REFERENCE_WIDTH / grid.width
+    homography, _ = fit_homography(source, target, config.homography_threshold, units)
     score = residual_score(flow, homography_flow(homography, grid), reliable, config.motion_offset, config.noise_floor)
     return DirectionalMotion(score, reliable, landing), source, target, homography
 

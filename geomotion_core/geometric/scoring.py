@@ -6,6 +6,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from geomotion_core.geometric.egomotion import magnitude
+
 MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation of a normal distribution
 STATISTICS_STRIDE = 3  # the median and MAD are taken on every 3rd row and column (9x fewer pixels)
 
@@ -21,9 +23,8 @@ def residual_score(
     ``noise_floor``) come from the reliable pixels of a regular subsample, so the score reads as
     "noise units above the typical background residual".
     """
-    difference = flow - background_flow
-    residual = np.sqrt(np.einsum("ijk,ijk->ij", difference, difference))
-    camera_motion = np.sqrt(np.einsum("ijk,ijk->ij", background_flow, background_flow))
+    residual = magnitude(flow - background_flow)
+    camera_motion = magnitude(background_flow)
     camera_motion += motion_offset
     residual /= camera_motion
     stride = slice(None, None, STATISTICS_STRIDE)
