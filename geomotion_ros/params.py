@@ -14,6 +14,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from geomotion_core.backend import BACKENDS, FLOW_METHODS, PRECISIONS, BackendOptions
 from geomotion_core.errors import ConfigError
+from geomotion_core.geometric.config import GeometricConfig
 from geomotion_core.streaming import POLICIES
 
 ParameterValue = bool | int | float | str
@@ -89,6 +90,15 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "SAM2 refinement; clip-level only for now (geomotion segment --sam2): the node refuses true"),
     ParameterSpec("sam2.config", "sam2_config", "", "SAM2 model config name (e.g. configs/sam2.1/sam2.1_hiera_l.yaml)"),
     ParameterSpec("sam2.checkpoint", "sam2_checkpoint", "", "SAM2 checkpoint file"),
+    ParameterSpec("geometric.flow_scale", "geometric_flow_scale", GeometricConfig().flow_scale,
+                  "geometric backend: frames are resized by this factor for flow, fit and scores (lower: faster, "
+                  "coarser)", low=0.1, high=1.0),
+    ParameterSpec("geometric.refine_radius", "geometric_refine_radius", GeometricConfig().refine_radius,
+                  "geometric backend: window half size (pixels of an 854-wide frame) of the colour guided filter "
+                  "snapping masks to image edges (0: off)", low=0.0, high=256.0),
+    ParameterSpec("geometric.fov_degrees", "geometric_fov_degrees", GeometricConfig().fov_degrees,
+                  "geometric backend: horizontal field of view for the camera motion when no camera_info arrives",
+                  low=1.0, high=179.0),
     ParameterSpec("input.compressed", "compressed", False,
                   "subscribe image/compressed (CompressedImage) instead of image"),
     ParameterSpec("input.qos.depth", "input_depth", 5, "queue depth of the image and camera_info subscriptions",
@@ -138,6 +148,9 @@ class NodeSettings:
     sam2_enabled: bool
     sam2_config: str
     sam2_checkpoint: str
+    geometric_flow_scale: float
+    geometric_refine_radius: float
+    geometric_fov_degrees: float
     compressed: bool
     input_depth: int
     input_reliability: str
@@ -164,6 +177,11 @@ class NodeSettings:
             keep_aspect=self.keep_aspect,
             allow_random_weights=self.allow_random_weights,
             points=self.publish_points,
+            geometric={
+                "flow_scale": self.geometric_flow_scale,
+                "refine_radius": self.geometric_refine_radius,
+                "fov_degrees": self.geometric_fov_degrees,
+            },
         )
 
     def input_qos(self) -> QoSProfile:

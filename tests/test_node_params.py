@@ -1,6 +1,7 @@
 """Node parameters: declared with descriptors, defaults equal config/geomotion.yaml, limits enforced."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ pytest.importorskip("rclpy", reason="needs the ROS 2 Python packages (PyPI wheel
 
 from rclpy.parameter import Parameter  # noqa: E402
 
+from geomotion_core.backend import build_backend  # noqa: E402
 from geomotion_core.errors import ConfigError  # noqa: E402
+from geomotion_core.geometric import GeometricConfig  # noqa: E402
 from geomotion_ros.node import GeoMotionNode  # noqa: E402
 from geomotion_ros.params import PARAMETERS, read_settings  # noqa: E402
 
@@ -59,7 +62,7 @@ def test_params_file_and_command_line_overrides_reach_the_settings(ros_domain):
     context = rclpy.Context()
     rclpy.init(context=context, args=[
         "geomotion_node", "--ros-args", "--params-file", str(CONFIG),
-        "-p", "window.size:=6", "-p", "policy:=every_frame",
+        "-p", "window.size:=6", "-p", "policy:=every_frame", "-p", "geometric.flow_scale:=0.75",
     ])
     node = GeoMotionNode(context=context)
     try:
@@ -69,6 +72,8 @@ def test_params_file_and_command_line_overrides_reach_the_settings(ros_domain):
         assert settings.output_qos().reliability.name == "RELIABLE"
         options = settings.backend_options()
         assert (options.backend, options.checkpoint, options.size) == ("geomotion", None, 518)
+        geometric = build_backend(replace(options, backend="geometric"))
+        assert (geometric.config.flow_scale, geometric.config.refine_radius) == (0.75, GeometricConfig().refine_radius)
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=context)
