@@ -78,6 +78,16 @@ def test_real_davis_poses_are_rigid_and_chained_from_the_identity(backend, davis
         np.testing.assert_array_equal(pose[3], [0, 0, 0, 1])
 
 
+def test_pairs_computed_while_the_next_flow_runs_keep_their_order(backend, davis_clip):
+    """Each pair's pose is queued on the helper thread while the next pair's flow starts: the
+    window's chained poses equal the poses of every pair computed on its own."""
+    frames = davis_clip[0]
+    window = backend.predict_window(frames).poses
+    for index in range(len(frames) - 1):
+        alone = backend.predict_window(frames[index : index + 2]).poses[1]
+        np.testing.assert_allclose(np.linalg.inv(window[index]) @ window[index + 1], alone, atol=1e-9)
+
+
 def test_static_camera_finds_the_moving_square(backend, background):
     scene = background[60:300, 100:527].copy()
     patch = background[200:250, 20:70].copy()

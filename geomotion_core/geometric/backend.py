@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable, Hashable, Sequence, TypeVar
 
 import numpy as np
@@ -91,7 +91,8 @@ class GeometricBackend:
     cached by frame id, so a window sliding by one frame computes one new pair and the
     probabilities of the frames near it. ``cache_size`` (entries per cache) should be at least
     the streaming window size. The two flow directions of a pair, and the frames' probabilities,
-    run on two threads (this one and a helper thread); one caller at a time, as for any
+    run on two threads (this one and a helper thread; a pair's camera motion is queued on the
+    helper while this thread starts the next pair's flow); one caller at a time, as for any
     MotionBackend. The flow method of ``BackendOptions`` is not used: this backend always runs
     OpenCV DIS on the CPU (see docs/geometric.md).
     """
@@ -138,10 +139,11 @@ class GeometricBackend:
         camera = scale_intrinsics(camera, work_width / width, work_height / height)
         grid = PixelGrid.with_samples(work_height, work_width, self.config.grid_points)
         config = self.config.at_width(work_width)
-        pairs = [
+        pending = [
             self._pair(grays[index], grays[index + 1], keys[index], keys[index + 1], grid, camera, config)
             for index in range(count - 1)
         ]
+        pairs = [self._resolved(*item) for item in pending]
         motion_done = time.perf_counter()
         scores = self._frame_scores(pairs, keys)
         probability = np.stack(self._frame_probabilities(scores, pairs, keys, frames, config))
@@ -156,13 +158,25 @@ class GeometricBackend:
             return self._flows[0].prepare(frame)
         return self._grays.fetch(key, lambda: self._flows[0].prepare(frame))
 
-    def _pair(self, gray_a, gray_b, key_a, key_b, grid: PixelGrid, camera: np.ndarray, config: GeometricConfig) -> PairMotion:
-        def compute() -> PairMotion:
-            return analyse_pair(gray_a, gray_b, self._flows, grid, camera, config, self._helper)
-
+    def _pair(
+        self, gray_a, gray_b, key_a, key_b, grid: PixelGrid, camera: np.ndarray, config: GeometricConfig
+    ) -> tuple[Hashable | None, PairMotion | Future[PairMotion]]:
+        """The pair's cache key (None without frame ids) and its cached motion or a future of it."""
         if key_a is None or key_b is None:
-            return compute()
-        return self._pairs.fetch((key_a, key_b, camera.tobytes()), compute)
+            cache_key = None
+        else:
+            cache_key = (key_a, key_b, camera.tobytes())
+            if cache_key in self._pairs:
+                self._pairs.move_to_end(cache_key)
+                return cache_key, self._pairs[cache_key]
+        return cache_key, analyse_pair(gray_a, gray_b, self._flows, grid, camera, config, self._helper)
+
+    def _resolved(self, cache_key: Hashable | None, motion: PairMotion | Future[PairMotion]) -> PairMotion:
+        """A pair's motion, waiting for it (and caching it) if it is still being computed."""
+        if not isinstance(motion, Future):
+            return motion
+        result = motion.result()
+        return result if cache_key is None else self._pairs.store(cache_key, result)
 
     def _on_two_threads(self, function: Callable[[int], Value], items: Sequence[int]) -> dict[int, Value]:
         """``{item: function(item)}``, every other item computed on the helper thread."""

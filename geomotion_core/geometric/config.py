@@ -34,7 +34,7 @@ class GeometricConfig:
     flow_descent_iterations: int | None = None
     flow_refinement_iterations: int | None = None
     score_scale: float = 1.0  # fits, scores and masks run on the flow resized by this factor
-    grid_points: int = 1600  # about this many flow samples on a regular grid feed the model fits
+    grid_points: int = 800  # about this many flow samples on a regular grid feed the model fits
     homography_threshold: float = 2.0  # MAGSAC inlier threshold of the background homography
     consistency_threshold: float = 2.0  # forward-backward flow error above which a pixel is occluded
     motion_offset: float = 4.0  # residuals are relative to (background flow + this many pixels)

@@ -72,8 +72,16 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def upsample_probability(probability: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """Bilinear resizing of ``probability`` to the size of the final mask ``inside`` (bool) that
     keeps the mask/probability contract: the mask decides the side of every output pixel, the
-    resized probability its value within that side's range."""
+    resized probability its value within that side's range.
+
+    Every pixel is capped at ``STATIC_CEILING``, then the mask's pixels are raised to at least
+    ``MOVING_FLOOR``: only the mask's bounding box is visited for that, not the whole frame.
+    """
     height, width = inside.shape
-    if probability.shape != inside.shape:
-        probability = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.where(inside, np.maximum(probability, MOVING_FLOOR), np.minimum(probability, STATIC_CEILING))
+    resized = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
+    left, top, box_width, box_height = cv2.boundingRect(inside.view(np.uint8))
+    region = resized[top : top + box_height, left : left + box_width]
+    moving = np.maximum(region, np.float32(MOVING_FLOOR))
+    np.minimum(resized, np.float32(STATIC_CEILING), out=resized)
+    np.copyto(region, moving, where=inside[top : top + box_height, left : left + box_width])
+    return resized

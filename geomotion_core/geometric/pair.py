@@ -1,7 +1,7 @@
 """Everything measured once for a pair of consecutive frames: flows, background fits, scores, pose."""
 from __future__ import annotations
 
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 
 import cv2
@@ -82,22 +82,38 @@ def analyse_pair(
     intrinsics: np.ndarray,
     config: GeometricConfig,
     helper: Executor,
-) -> PairMotion:
+) -> Future[PairMotion]:
     """Flows both ways, background homographies, motion scores of both frames and the camera motion.
 
-    The two directions run concurrently: the b->a flow and score on ``helper`` (one worker) with
-    ``flows[1]``, the a->b ones and the pose in the calling thread with ``flows[0]`` (a DIS
-    instance is not thread-safe). The flows are resized to the ``grid``'s (scoring) size;
-    ``intrinsics`` is the camera matrix at that size. A blank frame gives a pair without evidence
-    and the identity pose.
+    The two directions run concurrently: the b->a flow and score on ``helper`` (one worker, tasks
+    run in order) with ``flows[1]``, the a->b ones in the calling thread with ``flows[0]`` (a DIS
+    instance is not thread-safe). The camera motion is queued on ``helper`` as well and the pair
+    returned as a future, so the caller can start the next pair's flow while it is computed. The
+    flows are resized to the ``grid``'s (scoring) size; ``intrinsics`` is the camera matrix at
+    that size. A blank frame gives a pair without evidence and the identity pose.
     """
     if is_blank(gray_a) or is_blank(gray_b):
-        return PairMotion(None, None, np.eye(3), np.zeros(3))
+        blank: Future[PairMotion] = Future()
+        blank.set_result(PairMotion(None, None, np.eye(3), np.zeros(3)))
+        return blank
     pending_ba = helper.submit(lambda: resize_flow(flows[1](gray_b, gray_a), grid))
     flow_ab = resize_flow(flows[0](gray_a, gray_b), grid)
     flow_ba = pending_ba.result()
     pending_backward = helper.submit(_direction, flow_ba, flow_ab, grid, config)
     forward, source, target, homography = _direction(flow_ab, flow_ba, grid, config)
+    return helper.submit(_with_pose, forward, pending_backward, source, target, homography, intrinsics, config)
+
+
+def _with_pose(
+    forward: DirectionalMotion,
+    pending_backward: Future,
+    source: np.ndarray,
+    target: np.ndarray,
+    homography: np.ndarray,
+    intrinsics: np.ndarray,
+    config: GeometricConfig,
+) -> PairMotion:
+    """The pair with its relative pose from the a->b grid points that score as background."""
     static = forward.score[source[:, 1].astype(int), source[:, 0].astype(int)] < config.min_threshold
     rotation, translation = relative_pose(
         source[static], target[static], homography, intrinsics, config.static_motion, config.min_parallax
