@@ -12,34 +12,27 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
 from geomotion_core.refine import Sam2Refiner
+from bench_geometric import DEFAULT_DAVIS, read_sequence
 from random_weights import random_weights_home
 
-SHARED = Path(os.environ.get("GEOMOTION_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 NETWORK_SIZE = 518
 
 
 def read_clip(sequence: str, frames: int) -> tuple[np.ndarray, np.ndarray]:
     """RGB frames and ground-truth masks resized to the network size (as probabilities 0/1)."""
-    root = SHARED / "data" / "DAVIS2016"
-    paths = sorted((root / "JPEGImages" / "480p" / sequence).glob("*.jpg"))[:frames]
-    if not paths:
-        raise SystemExit(f"no frames of {sequence} under {root} (set GEOMOTION_SHARED)")
-    images = np.stack([cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in paths])
-    truth = np.stack([
-        cv2.resize(cv2.imread(str(root / "Annotations" / "480p" / sequence / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE),
-                   (NETWORK_SIZE, NETWORK_SIZE), interpolation=cv2.INTER_NEAREST) > 0
-        for path in paths
+    images, truth = read_sequence(DEFAULT_DAVIS, sequence)
+    images, truth = images[:frames], truth[:frames]
+    prompts = np.stack([
+        cv2.resize(mask.view(np.uint8), (NETWORK_SIZE, NETWORK_SIZE), interpolation=cv2.INTER_NEAREST) for mask in truth
     ])
-    return images, truth.astype(np.float32)
+    return images, prompts.astype(np.float32)
 
 
 def main() -> None:
