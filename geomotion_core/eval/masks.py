@@ -83,11 +83,6 @@ def easi3r_crop(mask: np.ndarray) -> np.ndarray:
     return np.asarray(image.crop(box)) > 0.5
 
 
-def easi3r_shape(height: int, width: int) -> tuple[int, int]:
-    """The ``(H, W)`` that ``easi3r_crop`` gives for a frame of ``height`` x ``width``."""
-    return easi3r_crop(np.zeros((height, width), bool)).shape
-
-
 def binarize_probability(
     probability: np.ndarray, size: tuple[int, int], threshold: float = GEOMOTION_THRESHOLD
 ) -> np.ndarray:

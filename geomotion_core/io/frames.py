@@ -21,7 +21,6 @@ from geomotion_core.errors import InputError
 
 LOGGER = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm"})
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 GLOB_CHARACTERS = frozenset("*?[")
 DEFAULT_FPS = 30.0

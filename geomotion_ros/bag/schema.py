@@ -11,7 +11,6 @@ IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 POSE_TYPE = "geometry_msgs/msg/PoseStamped"
-CLOCK_TYPE = "rosgraph_msgs/msg/Clock"
 IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE)
 
 
