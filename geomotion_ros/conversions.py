@@ -150,12 +150,12 @@ def image_to_array(msg: Image) -> np.ndarray:
 
 
 def _to_uint8(pixels: np.ndarray) -> np.ndarray:
-    """Scale integer data to 0..255 by its type's range and float data from [0, 1]."""
+    """Scale integer data to 0..255 by its type's range and float data from [0, 1] (NaN reads as 0)."""
     if pixels.dtype == np.uint8:
         return pixels
     native = pixels.astype(pixels.dtype.newbyteorder("="), copy=False)
     if native.dtype.kind == "f":
-        return (np.clip(native, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return (np.clip(np.nan_to_num(native), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     info = np.iinfo(native.dtype)
     scaled = (native.astype(np.float32) - info.min) * (255.0 / (info.max - info.min))
     return (scaled + 0.5).astype(np.uint8)

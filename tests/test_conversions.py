@@ -1,6 +1,10 @@
 """Image <-> numpy conversion on a real DAVIS frame: every encoding, row padding, big-endian data."""
 from __future__ import annotations
 
+import struct
+import time
+import zlib
+
 import cv2
 import numpy as np
 import pytest
@@ -12,7 +16,10 @@ from std_msgs.msg import Header  # noqa: E402
 
 from geomotion_core.errors import InputError  # noqa: E402
 from geomotion_ros.conversions import (  # noqa: E402
+    NAMED_FORMATS,
+    SizeLimit,
     array_to_image,
+    compressed_size,
     compressed_to_rgb,
     image_to_array,
     image_to_rgb,
@@ -174,5 +181,108 @@ def test_compressed_images_decode_to_rgb(rgb, extension, tolerance):
 def test_corrupt_compressed_image_is_rejected():
     msg = CompressedImage(format="jpeg")
     msg.data = b"\xff\xd8 not really a jpeg"
-    with pytest.raises(InputError, match="cannot decode compressed image"):
+    with pytest.raises(InputError, match="unrecognised compressed image"):
         compressed_to_rgb(msg)
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid grey PNG of ``width`` x ``height`` zeros: a few hundred KB that decode to ``width * height`` bytes."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    compressor, row = zlib.compressobj(9), b"\0" * (width + 1)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_odd_width_yuv422_is_rejected_not_raised_as_cv2_error():
+    msg = Image(height=10, width=161, encoding="yuv422", step=322)
+    msg.data = bytes(322 * 10)
+    with pytest.raises(InputError, match="even width"):
+        image_to_rgb(msg)
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00", b"\xff\xd8"])
+def test_empty_or_tiny_compressed_data_is_rejected(data):
+    with pytest.raises(InputError):
+        compressed_to_rgb(CompressedImage(format="jpeg", data=data))
+
+
+def test_png_bomb_is_rejected_from_its_header_without_decoding():
+    bomb = png_bomb(20000, 20000)
+    assert len(bomb) < 400_000
+    started = time.perf_counter()
+    with pytest.raises(InputError, match="too large|size limit"):
+        compressed_to_rgb(CompressedImage(format="png", data=bomb))
+    assert time.perf_counter() - started < 1.0  # a decode would allocate 400 MB and take seconds
+
+
+def test_compressed_size_limit_is_checked_before_decoding(rgb):
+    png = cv2.imencode(".png", np.zeros((300, 500, 3), np.uint8))[1].tobytes()
+    assert compressed_size(png) == (500, 300)
+    with pytest.raises(InputError, match="500x300 exceeds the size limit"):
+        compressed_to_rgb(CompressedImage(format="png", data=png), SizeLimit(max_width=499))
+    with pytest.raises(InputError, match="exceeds the size limit"):
+        compressed_to_rgb(CompressedImage(format="png", data=png), SizeLimit(max_pixels=100_000))
+    assert compressed_to_rgb(CompressedImage(format="png", data=png)).shape == (300, 500, 3)
+
+
+def test_raw_size_limit_is_checked_before_reading_the_data(rgb):
+    msg = Image(height=5000, width=5000, encoding="rgb8", step=15000)  # no data at all: never read
+    with pytest.raises(InputError, match="5000x5000 exceeds the size limit"):
+        image_to_rgb(msg)
+    small = array_to_image(rgb, "rgb8")
+    with pytest.raises(InputError, match="214x120 exceeds"):
+        image_to_rgb(small, SizeLimit(max_height=100))
+
+
+@pytest.mark.parametrize("extension", [".jpg", ".png"])
+def test_truncated_compressed_image_is_rejected(rgb, extension):
+    data = cv2.imencode(extension, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
+    with pytest.raises(InputError, match="truncated|cannot"):
+        compressed_to_rgb(CompressedImage(format=extension[1:], data=data[: len(data) * 2 // 3]))
+
+
+FUZZ_ENCODINGS = [*NAMED_FORMATS, "8UC1", "8UC2", "8UC3", "8UC4", "16UC3", "16SC1", "32SC2", "32FC3", "64FC1",
+                  "bayer_rggb8", "", "rgb9", "8UC5"]
+
+
+def test_fuzzed_messages_convert_or_raise_input_error_only(rgb):
+    """Random encodings, sizes, steps, data lengths and compressed bytes: every message is either
+    converted to [H, W, 3] uint8 or rejected with InputError, never anything else (bounded in time)."""
+    generator = np.random.default_rng(18)
+    jpeg = cv2.imencode(".jpg", rgb)[1].tobytes()
+    png = cv2.imencode(".png", rgb)[1].tobytes()
+    converted = rejected = 0
+    deadline = time.monotonic() + 10.0
+    for trial in range(1500):
+        if time.monotonic() > deadline:
+            break
+        if trial % 3 == 2:
+            source = [jpeg, png, bytes(generator.integers(0, 256, 64, dtype=np.uint8))][int(generator.integers(0, 3))]
+            cut = int(generator.integers(0, len(source) + 1))
+            data = bytearray(source[:cut] if generator.random() < 0.5 else source)
+            for _ in range(int(generator.integers(0, 4))):
+                if data:
+                    data[int(generator.integers(0, len(data)))] = int(generator.integers(0, 256))
+            msg = CompressedImage(format=str(generator.choice(["jpeg", "png", "", "rgb8; jpeg compressed bgr8"])))
+            msg.data = bytes(data)
+            convert = lambda: compressed_to_rgb(msg)  # noqa: E731
+        else:
+            encoding = str(generator.choice(FUZZ_ENCODINGS))
+            width, height = (int(v) for v in generator.integers(0, 40, 2))
+            step = int(generator.integers(0, 4 * 8 * max(width, 1) + 8))
+            length = step * height if generator.random() < 0.6 else int(generator.integers(0, 4000))
+            msg = Image(height=height, width=width, encoding=encoding, step=step,
+                        is_bigendian=int(generator.integers(0, 2)))
+            msg.data = bytes(generator.integers(0, 256, length, dtype=np.uint8))
+            convert = lambda: image_to_rgb(msg)  # noqa: E731
+        try:
+            out = convert()
+        except InputError:
+            rejected += 1
+            continue
+        assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3
+        converted += 1
+    assert converted > 50 and rejected > 50, (converted, rejected)
