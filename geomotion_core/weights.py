@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from geomotion_core.errors import CheckpointError
+from geomotion_core.errors import CheckpointError, ConfigError
 
 HOME_VARIABLE = "GEOMOTION_HOME"
 
@@ -77,10 +77,17 @@ WEIGHT_SPECS: tuple[WeightSpec, ...] = (
 
 
 def weights_home() -> Path:
-    """The folder weights are looked for and downloaded to."""
+    """The folder weights are looked for and downloaded to.
+
+    Raises:
+        ConfigError: ``$GEOMOTION_HOME`` names something that is not a folder.
+    """
     explicit = os.environ.get(HOME_VARIABLE)
     if explicit:
-        return Path(explicit).expanduser()
+        home = Path(explicit).expanduser()
+        if home.exists() and not home.is_dir():
+            raise ConfigError(f"${HOME_VARIABLE}={explicit} is not a folder")
+        return home
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache).expanduser() / "geomotion"
 

@@ -171,3 +171,27 @@ def test_missing_file_and_tensorless_pth(tmp_path: Path) -> None:
         torch.save(content, path)
         with pytest.raises(CheckpointError, match="without a model state dict"):
             load_checkpoint(path)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused(small, tmp_path: Path, value: float) -> None:
+    """A diverged run's weights made `segment` write all-zero masks (issue 18, item 5)."""
+    state = {key: tensor.clone() for key, tensor in small["model"].to_official_state_dict().items()}
+    name = next(key for key, tensor in state.items() if tensor.is_floating_point() and key.startswith("encoder"))
+    state[name].view(-1)[0] = value
+    path = tmp_path / "best_model.pth"
+    torch.save({"model_state_dict": state}, path)
+    with pytest.raises(CheckpointError, match=f"1 tensor.*NaN or infinite.*{name}"):
+        load_checkpoint(path, config=small["config"])
+
+
+@pytest.mark.parametrize("payload", [{"a": 1}, [1, 2]], ids=["dict", "list"])
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_pickle_named_safetensors_is_a_checkpoint_error(tmp_path: Path, payload, protocol: int) -> None:
+    """torch.load dispatches on the .safetensors suffix and raised SafetensorError (issue 18, item 13)."""
+    import pickle
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(pickle.dumps(payload, protocol=protocol))
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_checkpoint(path)

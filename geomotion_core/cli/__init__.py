@@ -5,6 +5,11 @@ Sub-commands are plug-ins: each entry point of the group ``geomotion.commands`` 
 default. Modules import their heavy dependencies (torch, rclpy) inside ``func`` so that
 ``geomotion --help`` stays fast. A command whose module cannot be imported is still listed and
 explains why when it is run.
+
+Errors: a bad option value is refused while parsing (:mod:`geomotion_core.cli.options`); a user
+error (``GeoMotionError``) or a file-system error (``OSError``: missing, unreadable, disk full)
+prints one line and exits 2; any other exception prints one line with a hint to rerun with
+``--debug``, which shows the traceback instead, and exits 1.
 """
 from __future__ import annotations
 
@@ -14,10 +19,12 @@ import sys
 from importlib.metadata import EntryPoint, entry_points
 
 from geomotion_core import __version__
+from geomotion_core.cli.options import EXIT_USER_ERROR, OneLineParser
 from geomotion_core.errors import GeoMotionError
 
 ENTRY_POINT_GROUP = "geomotion.commands"
-EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+EXIT_INTERRUPTED = 130
 
 
 def _register_unavailable(subparsers: argparse._SubParsersAction, name: str, reason: str) -> None:
@@ -40,20 +47,33 @@ def _register_command(subparsers: argparse._SubParsersAction, entry_point: Entry
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every installed sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="geomotion",
         description="Motion segmentation and camera motion from a moving camera (GeoMotion).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
         _register_command(subparsers, entry_point)
     return parser
 
 
+def one_line(text: object) -> str:
+    """``text`` with its line breaks and runs of spaces folded into single spaces."""
+    return " ".join(str(text).split())
+
+
+def describe_os_error(error: OSError) -> str:
+    """An OSError as ``<reason>: <path>``, without the class name and the errno tuple."""
+    reason = error.strerror or one_line(error) or type(error).__name__
+    paths = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    return f"{reason}: {' -> '.join(paths)}" if paths else reason
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user errors print one line and return exit code 2."""
+    """Run the CLI: user errors print one line and return 2, other failures one line and 1."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -63,14 +83,24 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR
+    prefix = f"geomotion {args.command}"
     try:
         return int(args.func(args) or 0)
-    except GeoMotionError as exc:
-        print(f"geomotion {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print(f"geomotion {args.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{prefix}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - every failure becomes one line (or a traceback with --debug)
+        if args.debug:
+            raise
+        if isinstance(error, GeoMotionError):
+            print(f"{prefix}: error: {one_line(error)}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        if isinstance(error, OSError):
+            print(f"{prefix}: error: {describe_os_error(error)}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        print(f"{prefix}: internal error: {type(error).__name__}: {one_line(error)} "
+              "(rerun with `geomotion --debug ...` for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from geomotion_core.cli import options as option_types
 from geomotion_core.cli.evaluate import BENCHMARK_NAMES, add_selection_arguments, selected_sequences
 
 LOGGER = logging.getLogger(__name__)
@@ -25,15 +26,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"OUT/{REPORT_FILES['plot']}. The segmentation protocol defaults to GeoMotion's eval.py one.",
     )
     parser.add_argument("--benchmark", choices=BENCHMARK_NAMES, required=True, help="the benchmark layout")
-    parser.add_argument("--data", type=Path, required=True, metavar="ROOT", help="the benchmark's root folder")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--data", type=option_types.INPUT_DIR, required=True, metavar="ROOT", help="the benchmark's root folder")
+    parser.add_argument("-o", "--output", type=option_types.OUTPUT_DIR, required=True, metavar="DIR", help="output folder")
     add_selection_arguments(parser, protocol_flag="--eval-protocol")
     add_backend_arguments(parser)
     add_protocol_arguments(parser)
     parser.set_defaults(protocol="eval")  # segmentation as GeoMotion's eval.py: 4 groups, > 0.1
     parser.add_argument("--overlay", action="store_true", help="also write each sequence's overlay.mp4")
     parser.add_argument("--per-frame", action="store_true", help="per-frame J, F and timing lists in the JSON")
-    parser.add_argument("--workers", type=int, metavar="N", help="threads scoring sequences (default: CPU count)")
+    parser.add_argument("--workers", type=option_types.WORKERS, metavar="N", help="threads scoring sequences (default: CPU count)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     parser.set_defaults(func=run)
 

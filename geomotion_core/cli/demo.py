@@ -9,6 +9,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from geomotion_core.cli import options as option_types
+
 if TYPE_CHECKING:
     from geomotion_core.backend import BackendOptions
 
@@ -23,10 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Render a synthetic clip (moving camera, independently moving objects, exact masks), "
                     "segment it and score it.",
     )
-    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, help="output folder (default: %(default)s)")
-    parser.add_argument("--frames", type=int, default=24, help="clip length (default: %(default)s)")
+    parser.add_argument("-o", "--output", type=option_types.OUTPUT_DIR, default=DEFAULT_OUTPUT, help="output folder (default: %(default)s)")
+    parser.add_argument("--frames", type=option_types.DEMO_FRAMES, default=24, help="clip length (default: %(default)s)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
-    parser.add_argument("--picture", metavar="PNG", help="also save the comparison picture here (e.g. for a README)")
+    parser.add_argument("--picture", metavar="PNG", type=option_types.OUTPUT_FILE, help="also save the comparison picture here (e.g. for a README)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.set_defaults(func=run)
 

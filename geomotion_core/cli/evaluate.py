@@ -5,6 +5,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from geomotion_core.cli import options as option_types
+
 if TYPE_CHECKING:
     from geomotion_core.eval.report import EvalReport
 
@@ -31,12 +33,12 @@ def add_selection_arguments(parser: argparse.ArgumentParser, protocol_flag: str 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """Where `geomotion eval` writes its report, and how many threads score."""
-    parser.add_argument("--json", type=Path, metavar="OUT", help="write the report as JSON here")
-    parser.add_argument("--csv", type=Path, metavar="OUT", help="write per-sequence metrics as CSV here")
-    parser.add_argument("--plot", type=Path, metavar="OUT", help="write a PNG bar plot of per-sequence J&F here")
+    parser.add_argument("--json", type=option_types.OUTPUT_FILE, metavar="OUT", help="write the report as JSON here")
+    parser.add_argument("--csv", type=option_types.OUTPUT_FILE, metavar="OUT", help="write per-sequence metrics as CSV here")
+    parser.add_argument("--plot", type=option_types.OUTPUT_FILE, metavar="OUT", help="write a PNG bar plot of per-sequence J&F here")
     parser.add_argument("--per-frame", action="store_true", help="include per-frame J and F lists in the JSON")
     parser.add_argument(
-        "--workers", type=int, metavar="N", help="threads reading and scoring sequences (default: CPU count)"
+        "--workers", type=option_types.WORKERS, metavar="N", help="threads reading and scoring sequences (default: CPU count)"
     )
 
 
@@ -50,13 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--benchmark", choices=BENCHMARK_NAMES, help="a benchmark layout under --data")
-    source.add_argument("--gt", type=Path, metavar="DIR", help="any GT folder in <sequence>/<frame>.png layout")
-    parser.add_argument("--data", type=Path, metavar="ROOT", help="the benchmark's root folder (with --benchmark)")
+    source.add_argument("--gt", type=option_types.INPUT_DIR, metavar="DIR", help="any GT folder in <sequence>/<frame>.png layout")
+    parser.add_argument("--data", type=option_types.INPUT_DIR, metavar="ROOT", help="the benchmark's root folder (with --benchmark)")
     parser.add_argument(
-        "--pred", type=Path, required=True, metavar="DIR", help="predicted masks, <pred>/<sequence>/<frame>.png"
+        "--pred", type=option_types.INPUT_DIR, required=True, metavar="DIR", help="predicted masks, <pred>/<sequence>/<frame>.png"
     )
     parser.add_argument(
-        "--pred-threshold", type=float, default=0.0, metavar="VALUE",
+        "--pred-threshold", type=option_types.PIXEL_THRESHOLD, default=0.0, metavar="VALUE",
         help="predicted pixel values above this are foreground (default 0; 25 for GeoMotion's soft PNGs)",
     )  # fmt: skip
     add_selection_arguments(parser)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from geomotion_core.backend import BACKENDS, FLOW_METHODS, PRECISIONS, BackendOptions
+from geomotion_core.cli import options as option_types
 from geomotion_core.errors import ConfigError
 from geomotion_core.pipeline.official import DEFAULT_CHUNK_SIZE, PROTOCOLS
 from geomotion_core.pipeline.segment import SegmentOptions
@@ -18,19 +19,19 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("backend")
     group.add_argument("--backend", choices=BACKENDS, default="geomotion",
                        help="geomotion: the network (needs a checkpoint); geometric: weight-free (default: %(default)s)")
-    group.add_argument("--checkpoint", metavar="PATH",
+    group.add_argument("--checkpoint", metavar="PATH", type=option_types.INPUT_FILE,
                        help="GeoMotion best_model.pth or one of ours (default: best_model.pth in the weights folder)")
-    group.add_argument("--model-config", metavar="JSON",
+    group.add_argument("--model-config", metavar="JSON", type=option_types.INPUT_FILE,
                        help='JSON whose "model" object is a GeoMotionConfig (default: the official size)')
     group.add_argument("--random-weights", action="store_true",
                        help="run the network with random weights when no checkpoint is found (smoke tests only)")
     group.add_argument("--flow", choices=FLOW_METHODS, default="raft",
                        help="optical flow: raft (official, needs weights) or dis (OpenCV) (default: %(default)s)")
-    group.add_argument("--raft-weights", metavar="PATH", help="raft_large_C_T_SKHT_V2-ff5fadd5.pth")
+    group.add_argument("--raft-weights", metavar="PATH", type=option_types.INPUT_FILE, help="raft_large_C_T_SKHT_V2-ff5fadd5.pth")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     group.add_argument("--precision", choices=PRECISIONS, default="fp32",
                        help="network autocast precision (default: %(default)s, as official)")
-    group.add_argument("--size", type=int, default=518,
+    group.add_argument("--size", type=option_types.NETWORK_SIZE, default=518,
                        help="network input size, a multiple of 14: square side, or long side with --keep-aspect "
                             "(default: %(default)s)")
     group.add_argument("--keep-aspect", action="store_true",
@@ -74,19 +75,19 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--protocol", choices=PROTOCOLS, default="official",
                        help="official: consecutive chunks; eval: 4 interleaved frame groups as the official "
                             "eval.py (default: %(default)s)")
-    group.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
+    group.add_argument("--chunk-size", type=option_types.CHUNK_SIZE, default=DEFAULT_CHUNK_SIZE,
                        help="frames per network pass (default: %(default)s)")
-    group.add_argument("--threshold", type=float,
+    group.add_argument("--threshold", type=option_types.PROBABILITY_THRESHOLD,
                        help="mask threshold on the probability (default: 0.5 official, 0.1 eval)")
     group.add_argument("--sam2", action=argparse.BooleanOptionalAction, default=False,
                        help="refine masks with SAM2 (per chunk; over the whole sequence with --protocol eval)")
     group.add_argument("--sam2-config", metavar="YAML",
                        help="SAM2 config file or bundled name (default: sam2.1_hiera_l.yaml of the sam2 package)")
-    group.add_argument("--sam2-checkpoint", metavar="PATH",
+    group.add_argument("--sam2-checkpoint", metavar="PATH", type=option_types.INPUT_FILE,
                        help="SAM2 checkpoint (default: sam2.1_hiera_large.pt in the weights folder)")
     group.add_argument("--streaming", action="store_true",
                        help="sliding windows of the streaming engine (one continuous trajectory) instead of chunks")
-    group.add_argument("--window", type=int, default=8, help="streaming window length (default: %(default)s)")
+    group.add_argument("--window", type=option_types.WINDOW, default=8, help="streaming window length (default: %(default)s)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -96,15 +97,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Write OUT/masks/*.png, OUT/probability/*.png, OUT/overlay.mp4, OUT/trajectory.txt (TUM), "
                     "OUT/poses.json and, with --points, OUT/static_points.ply.",
     )
-    parser.add_argument("input", help="video file (mp4/avi/mkv/mov), folder of frames, or a quoted glob")
-    parser.add_argument("-o", "--output", required=True, help="output folder")
+    parser.add_argument("input", type=option_types.InputPath(glob=True), help="video file (mp4/avi/mkv/mov), folder of frames, or a quoted glob")
+    parser.add_argument("-o", "--output", required=True, type=option_types.OUTPUT_DIR, help="output folder")
     add_backend_arguments(parser)
     add_protocol_arguments(parser)
     outputs = parser.add_argument_group("outputs")
     outputs.add_argument("--points", action="store_true", help="also write static_points.ply (moving points removed)")
     outputs.add_argument("--no-overlay", dest="overlay", action="store_false", help="do not write overlay.mp4")
-    outputs.add_argument("--fps", type=float, help="frame rate for timestamps of image inputs (default: 30)")
-    outputs.add_argument("--max-frames", type=int, help="stop after this many frames")
+    outputs.add_argument("--fps", type=option_types.FRAME_RATE, help="frame rate for timestamps of image inputs (default: 30)")
+    outputs.add_argument("--max-frames", type=option_types.FRAME_COUNT, help="stop after this many frames")
     outputs.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.set_defaults(func=run)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from geomotion_core.cli import options as option_types
+
 if TYPE_CHECKING:
     from geomotion_core.train.config import TrainConfig
 
@@ -40,35 +42,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "it. Several GPUs / nodes: torchrun --nproc_per_node=4 $(which geomotion) train ..."
         ),
     )
-    parser.add_argument("--config", required=True, metavar="YAML", help="training YAML (see config/train.yaml)")
+    parser.add_argument("--config", required=True, metavar="YAML", type=option_types.INPUT_FILE, help="training YAML (see config/train.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any setting, e.g. --set optim.lr=1e-4 (repeatable)")
-    parser.add_argument("--output-dir", metavar="DIR",
+    parser.add_argument("--output-dir", metavar="DIR", type=option_types.OUTPUT_DIR,
                         help="run folder: checkpoints (last, best), tensorboard/, config.yaml")
-    parser.add_argument("--init", metavar="PATH",
+    parser.add_argument("--init", metavar="PATH", type=option_types.INPUT_FILE,
                         help="weights to start from: Pi3 model.safetensors (official) or a GeoMotion file")
-    parser.add_argument("--model-config", metavar="JSON",
+    parser.add_argument("--model-config", metavar="JSON", type=option_types.INPUT_FILE,
                         help="JSON whose \"model\" object sets the architecture (default: official)")
-    parser.add_argument("--resume", metavar="DIR",
+    parser.add_argument("--resume", metavar="DIR", type=option_types.InputPath("dir", keywords=("auto",)),
                         help="checkpoint folder to continue exactly, or 'auto' (<output-dir>/last)")
-    parser.add_argument("--max-steps", type=int, metavar="N",
+    parser.add_argument("--max-steps", type=option_types.STEPS, metavar="N",
                         help="stop (and checkpoint) after this many optimiser steps")
-    parser.add_argument("--epochs", type=int, metavar="N", help="training epochs (optim.epochs)")
-    parser.add_argument("--lr", type=float, help="peak learning rate (optim.lr)")
-    parser.add_argument("--batch-size", type=int, metavar="N", help="clips per process and micro-batch")
-    parser.add_argument("--accumulate", type=int, metavar="N", help="micro-batches per optimiser step")
+    parser.add_argument("--epochs", type=option_types.EPOCHS, metavar="N", help="training epochs (optim.epochs)")
+    parser.add_argument("--lr", type=option_types.LEARNING_RATE, help="peak learning rate (optim.lr)")
+    parser.add_argument("--batch-size", type=option_types.BATCH_SIZE, metavar="N", help="clips per process and micro-batch")
+    parser.add_argument("--accumulate", type=option_types.ACCUMULATE, metavar="N", help="micro-batches per optimiser step")
     parser.add_argument("--loss", choices=("bce_dice", "focal_dice"), help="training loss (loss.kind)")
     parser.add_argument("--flow", choices=("raft", "dis"), help="optical flow of the clips (data.flow)")
-    parser.add_argument("--raft-weights", metavar="PATH", help="RAFT-large weights (data.raft_weights)")
-    parser.add_argument("--flow-cache", metavar="DIR",
+    parser.add_argument("--raft-weights", metavar="PATH", type=option_types.INPUT_FILE, help="RAFT-large weights (data.raft_weights)")
+    parser.add_argument("--flow-cache", metavar="DIR", type=option_types.OUTPUT_DIR,
                         help="folder for cached flow magnitudes (default: computed on the fly)")
-    parser.add_argument("--image-size", type=int, metavar="N", help="square network input side (data.image_size)")
-    parser.add_argument("--sequence-length", type=int, metavar="N", help="frames per clip (data.sequence_length)")
-    parser.add_argument("--num-workers", type=int, metavar="N", help="data-loader processes (data.num_workers)")
+    parser.add_argument("--image-size", type=option_types.IMAGE_SIZE, metavar="N", help="square network input side (data.image_size)")
+    parser.add_argument("--sequence-length", type=option_types.SEQUENCE_LENGTH, metavar="N", help="frames per clip (data.sequence_length)")
+    parser.add_argument("--num-workers", type=option_types.LOADER_WORKERS, metavar="N", help="data-loader processes (data.num_workers)")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N (torchrun: each rank's own GPU)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"),
                         help="auto: bf16 autocast on CUDA, fp32 on the CPU")
-    parser.add_argument("--seed", type=int, help="random seed (seed)")
+    parser.add_argument("--seed", type=option_types.SEED, help="random seed (seed)")
     parser.set_defaults(func=run)
 
 

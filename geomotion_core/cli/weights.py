@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from geomotion_core import weights
+from geomotion_core.cli import options as option_types
 from geomotion_core.errors import GeoMotionError
 
 # CLI options naming an explicit file for a weight key (the same spelling as `geomotion segment`).
@@ -159,5 +160,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     keys = ", ".join(spec.key for spec in weights.WEIGHT_SPECS)
     download.add_argument("keys", nargs="*", metavar="KEY", help=f"files to fetch (default: all missing): {keys}")
     download.add_argument("--force", action="store_true", help="download even if the file is present")
-    download.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds (default 30)")
+    download.add_argument("--timeout", type=option_types.TIMEOUT_S, default=30.0, help="network timeout in seconds (default 30)")
     download.set_defaults(func=run_download)

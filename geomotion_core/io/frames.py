@@ -24,6 +24,7 @@ LOGGER = logging.getLogger(__name__)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 GLOB_CHARACTERS = frozenset("*?[")
 DEFAULT_FPS = 30.0
+MIN_FPS, MAX_FPS = 1e-3, 1000.0  # frame rates a stamp or a video can use (an MP4 cannot go faster)
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,7 @@ def load_checkpoint(
     else:
         state, info = _read_torch(path, map_location)
         kind = "official-pth"
+    _check_finite(path, state)
     config = config or GeoMotionConfig.official()
     model = GeoMotion(config, device="meta")
     floats = {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
@@ -110,6 +111,15 @@ def save_checkpoint(model: GeoMotion, path: str | os.PathLike) -> Path:
     save_file(state, str(partial), metadata=metadata)
     partial.replace(path)
     return path
+
+
+def _check_finite(path: Path, state: Mapping[str, torch.Tensor]) -> None:
+    """Refuse weights holding NaN or infinity (a diverged training run): they give empty masks."""
+    bad = [key for key, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if bad:
+        listed = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise CheckpointError(f"{path}: {len(bad)} tensor(s) hold NaN or infinite values ({listed}); "
+                              "the run that wrote them diverged")
 
 
 def _describe(config: GeoMotionConfig) -> str:
@@ -164,7 +174,8 @@ def _stored_config(path: Path, metadata: Mapping[str, str], given: GeoMotionConf
 
 def _read_torch(path: Path, device: str | torch.device) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     try:
-        content = torch.load(path, map_location=device, weights_only=True)
+        with path.open("rb") as stream:  # a file object: torch.load would read a *.safetensors name as safetensors
+            content = torch.load(stream, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:
         message = str(error)
         if "Unsupported global" in message or "GLOBAL" in message or "Unsupported operand" in message:

@@ -11,9 +11,10 @@ import numpy as np
 
 from geomotion_core.backend import BackendOptions, MotionBackend, build_backend
 from geomotion_core.errors import ConfigError
-from geomotion_core.io.frames import Frame, open_frames
+from geomotion_core.io.frames import MAX_FPS, MIN_FPS, Frame, open_frames
 from geomotion_core.pipeline.official import (
     DEFAULT_CHUNK_SIZE,
+    PROTOCOL_RESIZES,
     PROTOCOL_THRESHOLDS,
     PROTOCOLS,
     Chunk,
@@ -58,8 +59,8 @@ class SegmentOptions:
             raise ConfigError(f"chunk size must be at least 1, got {self.chunk_size}")
         if self.threshold is not None and not 0.0 <= self.threshold < 1.0:
             raise ConfigError(f"threshold must be in [0, 1), got {self.threshold}")
-        if self.fps is not None and not self.fps > 0:
-            raise ConfigError(f"fps must be positive, got {self.fps}")
+        if self.fps is not None and not MIN_FPS <= self.fps <= MAX_FPS:
+            raise ConfigError(f"fps must be in [{MIN_FPS:g}, {MAX_FPS:g}], got {self.fps}")
         if self.max_frames is not None and self.max_frames < 1:
             raise ConfigError(f"max frames must be at least 1, got {self.max_frames}")
         if self.streaming and self.sam2:
@@ -196,26 +197,28 @@ def _chunked_results(
         elif options.protocol == "eval":
             held.append(chunk)
         else:
-            yield from _frame_results(chunk, _refine(refiner, [chunk], _model_size(chunk, options)),
-                                      options.mask_threshold)
+            yield from _frame_results(chunk, _refine(refiner, [chunk], options), options.mask_threshold)
     if held:
-        masks = _refine(refiner, held, _model_size(held[0], options))
+        masks = _refine(refiner, held, options)
         offset = 0
         for chunk in held:
             yield from _frame_results(chunk, masks[offset : offset + len(chunk.frames)], options.mask_threshold)
             offset += len(chunk.frames)
 
 
-def _refine(refiner: Sam2Refiner, chunks: list[Chunk], model_size: tuple[int, int]) -> np.ndarray:
+def _refine(refiner: Sam2Refiner, chunks: list[Chunk], options: SegmentOptions) -> np.ndarray:
     """SAM2 masks of the chunks' frames as one clip, at the input size; time shared out to the chunks.
 
-    As officially, SAM2 works at the network's size: the probability maps are brought back to the
-    model size (the refiner resizes the frames to them), and the binary masks are scaled back up.
+    As officially, SAM2 works at the network's size on its probability as predicted there; the
+    binary masks come back to the input size through the protocol's resize and threshold (for
+    ``eval``: 8-bit levels, PIL bilinear, ``> 0.1``).
     """
     start = time.perf_counter()
     images = np.concatenate([chunk.images for chunk in chunks])
-    probability = _resize_maps(np.concatenate([chunk.probability for chunk in chunks]), model_size)
-    masks = _resize_maps(refiner.refine(images, probability).astype(np.float32), images.shape[1:3]) > 0.5
+    probability = np.concatenate([chunk.native_probability for chunk in chunks])
+    probability = _resize_maps(probability, _model_size(chunks[0], options))
+    refined = refiner.refine(images, probability).astype(np.float32)
+    masks = PROTOCOL_RESIZES[options.protocol](refined, *images.shape[1:3]) > options.mask_threshold
     seconds_per_frame = (time.perf_counter() - start) / len(masks)
     for chunk in chunks:
         chunk.timings["refine"] = seconds_per_frame * len(chunk.frames)
@@ -223,7 +226,10 @@ def _refine(refiner: Sam2Refiner, chunks: list[Chunk], model_size: tuple[int, in
 
 
 def _resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear (antialiased when shrinking) resize of ``[N, H, W]`` float maps to ``size``."""
+    """Bilinear (antialiased when shrinking) resize of ``[N, H, W]`` float maps to ``size``.
+
+    Only for backends without a size of their own (geometric), whose maps SAM2 gets at the network size.
+    """
     import torch
     import torch.nn.functional as F
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from geomotion_core.cli import options as option_types
+from geomotion_core.cli.evaluate import PROTOCOL_NAMES
 from geomotion_core.cli.segment import add_backend_arguments, backend_options_from_args
 from geomotion_core.streaming import POLICIES
 
@@ -14,10 +16,10 @@ def _add_make(subparsers: argparse._SubParsersAction) -> None:
         description="Write one benchmark sequence as a bag with bgr8 images on /image, an uncalibrated "
                     "CameraInfo on /camera_info and mono8 ground-truth masks on /ground_truth/motion_mask.")
     parser.add_argument("--benchmark", required=True, help="benchmark name (see `geomotion eval --help`)")
-    parser.add_argument("--data", required=True, type=Path, help="the benchmark's root folder")
+    parser.add_argument("--data", required=True, type=option_types.INPUT_DIR, help="the benchmark's root folder")
     parser.add_argument("--seq", required=True, help="sequence name")
-    parser.add_argument("-o", "--output", required=True, type=Path, help="bag folder to create")
-    parser.add_argument("--fps", type=float, default=10.0, help="frame rate of the stamps (default: %(default)s)")
+    parser.add_argument("-o", "--output", required=True, type=option_types.OUTPUT_DIR, help="bag folder to create")
+    parser.add_argument("--fps", type=option_types.FRAME_RATE, default=10.0, help="frame rate of the stamps (default: %(default)s)")
     parser.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3", help="default: %(default)s")
     parser.add_argument("--frame-id", default="camera_optical_frame", help="header frame_id (default: %(default)s)")
     parser.set_defaults(func=run_make)
@@ -29,20 +31,20 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
         description="Play BAG through the real node (rclpy, /clock, sim time) or, with --offline, straight "
                     "into the streaming engine; match masks to ground truth by stamp; report J, F, J&F, JR, "
                     "latency and drops.")
-    parser.add_argument("bag", type=Path, help="rosbag2 folder (sqlite3 or mcap)")
+    parser.add_argument("bag", type=option_types.INPUT_ANY, help="rosbag2 folder (sqlite3 or mcap)")
     parser.add_argument("--image-topic", help="Image or CompressedImage topic (default: the bag's only one)")
     parser.add_argument("--gt-topic", default="/ground_truth/motion_mask",
                         help="ground-truth mask topic; without it only latency and drops (default: %(default)s)")
     parser.add_argument("--offline", action="store_true", help="no DDS: feed the StreamingSegmenter directly")
     parser.add_argument("--policy", choices=POLICIES, default="every_frame", help="default: %(default)s")
-    parser.add_argument("--window", type=int, default=8, help="window size (default: %(default)s)")
-    parser.add_argument("--stride", type=int, default=4, help="window stride (default: %(default)s)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="mask threshold (default: %(default)s)")
-    parser.add_argument("--rate", type=float, default=1.0,
+    parser.add_argument("--window", type=option_types.WINDOW, default=8, help="window size (default: %(default)s)")
+    parser.add_argument("--stride", type=option_types.STRIDE, default=4, help="window stride (default: %(default)s)")
+    parser.add_argument("--threshold", type=option_types.PROBABILITY_THRESHOLD, default=0.5, help="mask threshold (default: %(default)s)")
+    parser.add_argument("--rate", type=option_types.PLAYBACK_RATE, default=1.0,
                         help="playback speed relative to the recorded rate (DDS mode; default: %(default)s)")
-    parser.add_argument("--protocol", default="davis", help="evaluation protocol (default: %(default)s)")
-    parser.add_argument("--json", type=Path, help="write the report as JSON")
-    parser.add_argument("-o", "--output", type=Path,
+    parser.add_argument("--protocol", choices=PROTOCOL_NAMES, default="davis", help="evaluation protocol (default: %(default)s)")
+    parser.add_argument("--json", type=option_types.OUTPUT_FILE, help="write the report as JSON")
+    parser.add_argument("-o", "--output", type=option_types.OUTPUT_DIR,
                         help="folder for the output bag (recorded node outputs) and the plots")
     add_backend_arguments(parser)
     parser.set_defaults(func=run_eval)
