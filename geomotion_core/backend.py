@@ -6,7 +6,7 @@ evaluator all build their backend here from one ``BackendOptions``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -72,6 +72,14 @@ class MotionBackend(Protocol):
 
     def reset(self) -> None:
         """Forget every cached per-frame / per-pair result (a new stream starts)."""
+
+
+@runtime_checkable
+class NativeSizeBackend(Protocol):
+    """A backend that predicts at a size of its own (the network) and can return that size as it is."""
+
+    def predict_window_native(self, frames: np.ndarray, frame_ids: Sequence[int] | None = None) -> WindowPrediction:
+        """As ``predict_window``, with the probability at the backend's own size instead of the input size."""
 
 
 def build_backend(options: BackendOptions) -> MotionBackend:

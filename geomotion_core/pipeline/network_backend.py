@@ -13,13 +13,13 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from geomotion_core.backend import BackendOptions
 from geomotion_core.errors import InputError
 from geomotion_core.flow.base import FlowEstimator
 from geomotion_core.pipeline.cache import LruCache
 from geomotion_core.pipeline.model_loading import load_network, resolve_device
+from geomotion_core.pipeline.probability_resize import resize_bilinear
 from geomotion_core.pipeline.preprocessing import imagenet_denormalise, model_input_size, preprocess_frames
 from geomotion_core.types import WindowPrediction
 
@@ -69,14 +69,28 @@ class NetworkBackend:
         self._tokens.clear()
         self._pair_flow.clear()
 
-    @torch.inference_mode()
     def predict_window(
         self,
         frames: np.ndarray,
         frame_ids: Sequence[int] | None = None,
         intrinsics: np.ndarray | None = None,
     ) -> WindowPrediction:
-        """Probability and camera-to-world poses of ``[N, H, W, 3]`` uint8 RGB frames."""
+        """Probability and camera-to-world poses of ``[N, H, W, 3]`` uint8 RGB frames, at the input size.
+
+        The probability is resized with :func:`resize_bilinear` on the device (streaming, node).
+        """
+        return self._predict(frames, frame_ids, native_probability=False)
+
+    def predict_window_native(self, frames: np.ndarray, frame_ids: Sequence[int] | None = None) -> WindowPrediction:
+        """As :meth:`predict_window`, but the probability stays at the network's input size.
+
+        For protocols that bring it to the frame size their own way (the official evaluation's 8-bit
+        PIL resize) or that hand it to SAM2 at the network's size, as the official code does.
+        """
+        return self._predict(frames, frame_ids, native_probability=True)
+
+    @torch.inference_mode()
+    def _predict(self, frames: np.ndarray, frame_ids: Sequence[int] | None, native_probability: bool) -> WindowPrediction:
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):
             raise InputError(f"frames must be a non-empty [N, H, W, 3] uint8 RGB array, got {frames.dtype} {frames.shape}")
         if frame_ids is not None and len(frame_ids) != len(frames):
@@ -93,11 +107,13 @@ class NetworkBackend:
             tokens = self._encoder_tokens(images, ids)
             output = self.model.decode(tokens, flow[None], (model_height, model_width))
         with self._timed("postprocess", timings):
-            probability = _resize(output.motion_mask[0].float()[:, None], height, width)[:, 0]
+            probability = output.motion_mask[0].float()
+            if not native_probability:
+                probability = resize_bilinear(probability[:, None], height, width)[:, 0]
             points = None
             if self.return_points:
                 world = output.points[0].float().permute(0, 3, 1, 2)
-                points = _resize(world, height, width).permute(0, 2, 3, 1).cpu().numpy()
+                points = resize_bilinear(world, height, width).permute(0, 2, 3, 1).cpu().numpy()
             probability = probability.clamp_(0.0, 1.0).cpu().numpy()
             poses = output.camera_poses[0].double().cpu().numpy()
         return WindowPrediction(probability=probability, poses=poses, points=points, timings=timings)
@@ -162,9 +178,3 @@ class NetworkBackend:
             torch.cuda.synchronize(self.device)
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
 
-
-def _resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Bilinear resize of ``[N, C, h, w]`` (as ``cv2.INTER_LINEAR``), a no-op at the same size."""
-    if images.shape[-2:] == (height, width):
-        return images
-    return F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False)

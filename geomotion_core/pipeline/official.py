@@ -8,22 +8,32 @@
   block: memory is bounded by one block whatever the video length.
 
 Each chunk's poses are expressed in that pass's own world frame; ``Chunk.worlds`` numbers them.
+
+The network's probability is brought to the frame size by the protocol's own function
+(``PROTOCOL_RESIZES``, see :mod:`~geomotion_core.pipeline.probability_resize`): ``official``
+bilinear on the float map, ``eval`` the official evaluation's 8-bit PIL bilinear resize.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from geomotion_core.backend import MotionBackend
+from geomotion_core.backend import MotionBackend, NativeSizeBackend
 from geomotion_core.io.frames import Frame
+from geomotion_core.pipeline.probability_resize import bilinear_resize, official_eval_resize
+from geomotion_core.types import WindowPrediction
 
 PROTOCOLS = ("official", "eval")
 EVAL_GROUPS = 4
 DEFAULT_CHUNK_SIZE = 32
 PROTOCOL_THRESHOLDS = {"official": 0.5, "eval": 0.1}
+PROTOCOL_RESIZES: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {
+    "official": bilinear_resize,
+    "eval": official_eval_resize,
+}
 
 
 @dataclass
@@ -31,11 +41,12 @@ class Chunk:
     """Predictions for consecutive input frames, at the input size."""
 
     frames: list[Frame]
-    probability: np.ndarray  # [N, H, W] float32
+    probability: np.ndarray  # [N, H, W] float32, resized by the protocol's function
     poses: np.ndarray  # [N, 4, 4] float64 camera-to-world
     worlds: np.ndarray  # [N] int: which network pass (world frame) each pose belongs to
     points: np.ndarray | None = None  # [N, H, W, 3] float32 world points
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, whole chunk
+    native_probability: np.ndarray | None = None  # [N, h, w] float32 at the backend's own size (SAM2's input)
 
     @property
     def images(self) -> np.ndarray:
@@ -49,17 +60,27 @@ def batched(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
         yield block
 
 
+def predict_native(backend: MotionBackend, images: np.ndarray) -> WindowPrediction:
+    """The backend's prediction with the probability at its own size (the input size for most backends)."""
+    if isinstance(backend, NativeSizeBackend):
+        return backend.predict_window_native(images)
+    return backend.predict_window(images)
+
+
 def official_chunks(backend: MotionBackend, frames: Iterable[Frame], chunk_size: int) -> Iterator[Chunk]:
     """One backend pass per consecutive, non-overlapping chunk."""
+    resize = PROTOCOL_RESIZES["official"]
     for world, block in enumerate(batched(frames, chunk_size)):
-        prediction = backend.predict_window(np.stack([frame.image for frame in block]))
+        images = np.stack([frame.image for frame in block])
+        prediction = predict_native(backend, images)
         yield Chunk(
             frames=block,
-            probability=prediction.probability,
+            probability=resize(prediction.probability, *images.shape[1:3]),
             poses=prediction.poses,
             worlds=np.full(len(block), world),
             points=prediction.points,
             timings=dict(prediction.timings),
+            native_probability=prediction.probability,
         )
 
 
@@ -71,14 +92,18 @@ def eval_chunks(
         images = np.stack([frame.image for frame in block])
         count, height, width = images.shape[:3]
         probability = np.empty((count, height, width), np.float32)
+        native_probability = None
         poses = np.empty((count, 4, 4), np.float64)
         worlds = np.empty(count, np.int64)
         points = None
         timings: dict[str, float] = {}
         for group in range(min(groups, count)):
             rows = slice(group, None, groups)
-            prediction = backend.predict_window(images[rows])
-            probability[rows] = prediction.probability
+            prediction = predict_native(backend, images[rows])
+            probability[rows] = PROTOCOL_RESIZES["eval"](prediction.probability, height, width)
+            if native_probability is None:
+                native_probability = np.empty((count, *prediction.probability.shape[1:]), np.float32)
+            native_probability[rows] = prediction.probability
             poses[rows] = prediction.poses
             worlds[rows] = block_index * groups + group
             if prediction.points is not None:
@@ -87,7 +112,7 @@ def eval_chunks(
                 points[rows] = prediction.points
             for stage, seconds in prediction.timings.items():
                 timings[stage] = timings.get(stage, 0.0) + seconds
-        yield Chunk(block, probability, poses, worlds, points, timings)
+        yield Chunk(block, probability, poses, worlds, points, timings, native_probability)
 
 
 def protocol_chunks(

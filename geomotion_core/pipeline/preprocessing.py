@@ -28,29 +28,37 @@ def model_input_size(height: int, width: int, size: int, keep_aspect: bool) -> t
     return (size, short) if height >= width else (short, size)
 
 
-def resize_lanczos(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize ``[N, H, W, 3]`` uint8 RGB frames with PIL LANCZOS -> ``[N, height, width, 3]`` uint8.
+def resize_pil(frames: np.ndarray, height: int, width: int, resample: int) -> np.ndarray:
+    """Resize ``[N, H, W(, C)]`` uint8 images with PIL's ``resample`` filter -> ``[N, height, width(, C)]``.
 
-    PIL resizes one image per call and releases the GIL while it does, so the frames of a batch
-    are resized on a few threads (one per frame, at most one per CPU).
+    PIL resizes one image per call and releases the GIL while it does, so the images of a batch
+    are resized on a few threads (one per image, at most one per CPU). At the same size the images
+    are returned as they are (PIL would copy them unchanged).
     """
     from PIL import Image
 
     if frames.shape[1:3] == (height, width):
         return frames
-    resized = np.empty((len(frames), height, width, 3), np.uint8)
+    resized = np.empty((len(frames), height, width, *frames.shape[3:]), np.uint8)
 
     def resize_one(index: int) -> None:
-        image = Image.fromarray(frames[index]).resize((width, height), Image.Resampling.LANCZOS)
-        resized[index] = np.asarray(image)
+        resized[index] = np.asarray(Image.fromarray(frames[index]).resize((width, height), resample))
 
     workers = min(len(frames), os.cpu_count() or 1)
     if workers <= 1:
-        resize_one(0)
+        for index in range(len(frames)):
+            resize_one(index)
         return resized
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lanczos") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pil-resize") as pool:
         list(pool.map(resize_one, range(len(frames))))
     return resized
+
+
+def resize_lanczos(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize ``[N, H, W, 3]`` uint8 RGB frames with PIL LANCZOS (the official preprocessing)."""
+    from PIL import Image
+
+    return resize_pil(frames, height, width, Image.Resampling.LANCZOS)
 
 
 def imagenet_normalise(images: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """SAM2 refinement of motion probabilities, following the official GeoMotion recipe.
 
 Official recipe (ARCHITECTURE.md section 10, "SAM2 refinement"): the frames are resized to the
-mask size (bilinear) and handed to SAM2 as a folder of JPEGs; the probability maps binarised at
+mask size (PIL bilinear) and handed to SAM2 as a folder of JPEGs; the probability maps binarised at
 0.8 are mask prompts of one object (id 1); two passes by frame parity — pass 1 prompts the odd
 frames and keeps SAM2's masks for the even frames, pass 2 the reverse — each propagating forward
 from frame 0; the output is ``mask_logits > 0``; bf16 autocast on CUDA; inference mode.
@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from geomotion_core.errors import ConfigError, InputError
+from geomotion_core.pipeline.preprocessing import resize_pil
 from geomotion_core.refine.sam2_loading import build_sam2_predictor, resolve_sam2_files
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 OBJECT_ID = 1
-RESIZE_CHUNK = 16  # frames resized per batch: bounds the float copy of long videos
 
 
 @dataclass(frozen=True)
@@ -66,15 +65,10 @@ class Sam2RefinerOptions:
 
 
 def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Batched bilinear resize of ``[N, H, W, 3]`` uint8 to ``size`` (antialiased, like PIL's)."""
-    if frames.shape[1:3] == size:
-        return frames
-    resized = np.empty((frames.shape[0], *size, 3), dtype=np.uint8)
-    for start in range(0, frames.shape[0], RESIZE_CHUNK):
-        chunk = torch.from_numpy(frames[start : start + RESIZE_CHUNK]).permute(0, 3, 1, 2).float()
-        chunk = F.interpolate(chunk, size=size, mode="bilinear", align_corners=False, antialias=True)
-        resized[start : start + RESIZE_CHUNK] = chunk.round_().clamp_(0, 255).byte().permute(0, 2, 3, 1).numpy()
-    return resized
+    """``[N, H, W, 3]`` uint8 frames resized to ``size`` with PIL ``BILINEAR``, as the official refinement."""
+    from PIL import Image
+
+    return resize_pil(frames, *size, Image.Resampling.BILINEAR)
 
 
 def write_jpeg_folder(frames: np.ndarray, folder: Path, quality: int) -> None:
