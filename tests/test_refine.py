@@ -260,3 +260,15 @@ def test_options_are_validated() -> None:
         Sam2RefinerOptions(prompt_threshold=1.5)
     with pytest.raises(ConfigError):
         Sam2RefinerOptions(jpeg_quality=0)
+
+
+@pytest.mark.parametrize("size", [(518, 518), (37, 61), (600, 900)])
+def test_sam2_frames_are_pil_bilinear_as_officially(davis_clip: tuple, size: tuple[int, int]) -> None:
+    """The official refinement resizes the frames with PIL BILINEAR (antialiased when shrinking)."""
+    from PIL import Image
+
+    from geomotion_core.refine.sam2_refiner import resize_frames
+
+    frames, _ = davis_clip
+    expected = np.stack([np.asarray(Image.fromarray(f).resize(size[::-1], Image.BILINEAR)) for f in frames])
+    np.testing.assert_array_equal(resize_frames(frames, size), expected)
