@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from geomotion_core.errors import ConfigError
 
-POLICIES = ("every_frame", "latest")
+POLICIES = ("every_frame", "latest", "newest")
+MAX_LOOKAHEAD = 2
 
 
 @dataclass
@@ -16,9 +17,14 @@ class StreamingConfig:
     ``window_size`` frames go to the backend at once; consecutive windows start ``stride`` frames
     apart, so they share ``window_size - stride`` frames, which carry the camera trajectory from one
     window to the next. ``policy`` ``every_frame`` processes every frame (evaluation, bag replay);
-    ``latest`` drops frames that went stale while the engine was busy and counts them (robot).
-    ``causal`` finalises a frame in the first window that contains it (no look-ahead); otherwise in
-    the window where it is most central.
+    ``latest`` drops frames that went stale while the engine was busy and counts them; ``newest``
+    (low latency, the node's default) runs one window per frame, ending at the newest frame
+    queued when the previous window finished (older queued frames are skipped and counted), so a
+    slow backend skips frames evenly. ``newest`` needs stride 1 and causal windows; its windows grow
+    from 2 frames to ``window_size`` at the start of a stream.
+    ``causal`` finalises a frame in the first window that contains it; otherwise in the window where
+    it is most central. ``lookahead`` (causal only) holds a frame back until this many later frames
+    are in its window: 0 finalises the window's last frame(s), 1 the ones before the newest frame.
     """
 
     window_size: int = 8
@@ -26,6 +32,7 @@ class StreamingConfig:
     policy: str = "every_frame"
     threshold: float = 0.5  # mask = probability > threshold
     causal: bool = True
+    lookahead: int = 0  # later frames a causal window sees beyond the frames it finalises
     max_queue: int = 16  # frames waiting for the worker (the burst the engine absorbs)
     align_scale: bool = True  # fit a scale per window (Sim(3)); False: rotation + translation only
     min_baseline: float = 1e-6  # RMS spread of the shared camera centres needed to fit a scale
@@ -40,6 +47,18 @@ class StreamingConfig:
             raise ConfigError(
                 f"stride must be in [1, window_size - 1] = [1, {self.window_size - 1}] so that "
                 f"consecutive windows share frames, got {self.stride}"
+            )
+        if not (isinstance(self.lookahead, int) and 0 <= self.lookahead <= min(MAX_LOOKAHEAD, self.window_size - 2)):
+            raise ConfigError(
+                f"lookahead must be in [0, min({MAX_LOOKAHEAD}, window_size - 2)] = "
+                f"[0, {min(MAX_LOOKAHEAD, self.window_size - 2)}], got {self.lookahead}"
+            )
+        if self.lookahead and not self.causal:
+            raise ConfigError("lookahead applies to causal windows only (centred windows see (N - S) // 2 frames ahead)")
+        if self.policy == "newest" and (self.stride != 1 or not self.causal):
+            raise ConfigError(
+                f"policy newest runs causal windows at stride 1 (one window per processed frame), got stride "
+                f"{self.stride}{'' if self.causal else ' and centred windows'}"
             )
         if self.align_scale and self.overlap < 2:
             raise ConfigError(

@@ -43,10 +43,12 @@ class StreamingSegmenter:
         config.validate()
         self.backend = backend
         self.config = config
-        self._intake = FrameIntake(config.max_queue, keep_latest=config.policy == "latest")
+        self._intake = FrameIntake(config.max_queue, keep_latest=config.policy in ("latest", "newest"))
         self._work_lock = threading.RLock()  # serialises process_pending / flush / reset
         self._stats_lock = threading.Lock()
-        self._planner = WindowPlanner(config.window_size, config.stride, config.causal)
+        self._planner = WindowPlanner(
+            config.window_size, config.stride, config.causal, config.lookahead, growing=config.policy == "newest"
+        )
         self._chain = PoseChain(config.align_scale, config.min_baseline)
         self._ring: FrameRing | None = None
         self._admitted: deque[QueuedFrame] = deque(maxlen=config.window_size)  # the ring's frames
@@ -113,6 +115,25 @@ class StreamingSegmenter:
                 self._account_engine_time(started, backend_before)
             return self._drain_outbox()
 
+    def finish_pending(self) -> list[FrameResult]:
+        """Finalise every queued and pending frame but keep the stream open (an input gap).
+
+        The trajectory, the window and the backend's caches are kept, so the next frame's window
+        is aligned to the poses before the gap instead of restarting at the identity.
+        """
+        with self._work_lock:
+            started = time.perf_counter()
+            backend_before = self._stats.backend_s
+            try:
+                self._run_ready_windows(None)
+                self._admit_and_run(self._intake.take_all())
+                window = self._planner.tail_window()
+                if window is not None:
+                    self._run_window(window)
+            finally:
+                self._account_engine_time(started, backend_before)
+            return self._drain_outbox()
+
     def reset(self) -> None:
         """Forget the window, the queue, the trajectory and the backend's caches.
 
@@ -163,22 +184,37 @@ class StreamingSegmenter:
     def _admit_and_run(self, items: list[QueuedFrame]) -> int:
         """Admit frames in order, running each window once complete; returns the windows run.
 
-        If the backend fails, the frames not yet admitted go back to the front of the queue.
+        If a frame cannot be admitted (e.g. no memory for its copy) it is counted as failed and the
+        stream restarts; if the backend fails, the window's frames are lost (see ``_abandon_segment``).
+        Either way the frames not yet admitted go back to the front of the queue and the error
+        propagates, so the caller logs it and the next call continues with the next frames.
         """
         ran = 0
         for done, item in enumerate(items):
-            admitted = False
             try:
-                self._admit(item)
-                admitted = True
+                self._admit_or_drop(item)
                 window = self._planner.next_window()
                 if window is not None:
                     self._run_window(window)
                     ran += 1
             except Exception:
-                self._intake.restore(items[done + admitted :])
+                self._intake.restore(items[done + 1 :])
                 raise
         return ran
+
+    def _admit_or_drop(self, item: QueuedFrame) -> None:
+        """``_admit``, or on failure drop this frame (counted), restart the stream and re-raise."""
+        try:
+            self._admit(item)
+        except Exception:
+            LOGGER.error("frame %d (stamp %.6f) could not be admitted: dropped, stream restarts", item.index, item.stamp)
+            lost = self._planner.pending
+            self._clear_segment()
+            self._ring = None
+            with self._stats_lock:
+                self._stats.failed += 1 + lost
+            self._record_reset("frame_error")
+            raise
 
     def _admit(self, item: QueuedFrame) -> None:
         """Copy a frame into the window ring, first ending the segment if the stream broke."""
@@ -254,6 +290,8 @@ class StreamingSegmenter:
         backend_s: float,
     ) -> None:
         """Queue one result per finalised frame and count them."""
+        if not finals:
+            return
         probability = np.array(probability, dtype=np.float32)  # a copy: results must not pin the window
         masks = (probability > self.config.threshold).view(np.uint8)
         masks *= 255

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-RESET_REASONS = ("requested", "size_change", "stamp_backwards", "backend_error")
+RESET_REASONS = ("requested", "size_change", "stamp_backwards", "backend_error", "frame_error")
 
 
 @dataclass
@@ -11,10 +11,11 @@ class StreamingStats:
     """The engine's counters (``StreamingSegmenter.stats`` returns a copy).
 
     Every submitted frame ends up in exactly one bucket: ``processed`` (a result was produced),
-    ``dropped_stale`` (``latest`` policy: superseded by newer frames while the engine was busy),
-    ``dropped_overflow`` (``every_frame`` policy: the queue was full), ``dropped_duplicate`` (same
-    stamp as the frame before), ``dropped_reset`` (discarded by a requested reset), ``failed`` (the
-    backend raised on its window), or still waiting (``queue_depth`` + ``pending``).
+    ``dropped_stale`` (``latest`` / ``newest`` policies: superseded by newer frames while the engine
+    was busy), ``dropped_overflow`` (``every_frame`` policy: the queue was full),
+    ``dropped_duplicate`` (same stamp as the frame before), ``dropped_reset`` (discarded by a
+    requested reset), ``failed`` (the backend raised on its window, or the frame could not be
+    admitted), or still waiting (``queue_depth`` + ``pending``).
     """
 
     submitted: int = 0
