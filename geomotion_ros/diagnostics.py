@@ -28,6 +28,9 @@ class PipelineSnapshot:
     queue_depth: int
     resets: int
     errors: int
+    camera_infos_ignored: int = 0
+    trajectory_restarts: int = 0
+    last_restart: str = ""
 
 
 class PipelineMonitor:
@@ -42,7 +45,9 @@ class PipelineMonitor:
         self._arrivals: deque[float] = deque()
         self._publications: deque[float] = deque()
         self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
-        self.received = self.processed = self.rejected = self.errors = 0
+        self.received = self.processed = self.rejected = self.errors = self.camera_infos_ignored = 0
+        self.restarts: dict[str, int] = {}
+        self.last_restart = ""
 
     def frame_received(self, now: float) -> None:
         with self._lock:
@@ -62,6 +67,15 @@ class PipelineMonitor:
     def inference_failed(self) -> None:
         with self._lock:
             self.errors += 1
+
+    def camera_info_ignored(self) -> None:
+        with self._lock:
+            self.camera_infos_ignored += 1
+
+    def trajectory_restarted(self, cause: str) -> None:
+        with self._lock:
+            self.restarts[cause] = self.restarts.get(cause, 0) + 1
+            self.last_restart = cause
 
     def snapshot(self, dropped: int, queue_depth: int, resets: int, now: float | None = None) -> PipelineSnapshot:
         """Rates over the last ``RATE_WINDOW_S`` seconds and latency percentiles of recent frames."""
@@ -84,26 +98,39 @@ class PipelineMonitor:
                 queue_depth=queue_depth,
                 resets=resets,
                 errors=self.errors,
+                camera_infos_ignored=self.camera_infos_ignored,
+                trajectory_restarts=sum(self.restarts.values()),
+                last_restart=self.last_restart,
             )
 
 
 def pipeline_status(
-    name: str, snapshot: PipelineSnapshot, device: str, window: str, active: bool, drops_expected: bool
+    name: str,
+    snapshot: PipelineSnapshot,
+    device: str,
+    window: str,
+    active: bool,
+    drops_expected: bool,
+    input_problem: str | None = None,
+    inputs: str = "",
 ) -> DiagnosticStatus:
     """One DiagnosticStatus with every counter.
 
-    ERROR while not active; WARN after inference errors or rejected images, and after drops when
-    the policy should not drop (``every_frame``); OK otherwise (``latest`` drops by design).
+    ERROR while not active; WARN while ``input_problem`` (e.g. no image for a while), after
+    inference errors or rejected images, and after drops when the policy should not drop
+    (``every_frame``); OK otherwise (``latest`` and ``newest`` skip frames by design).
     """
     if not active:
         level, message = DiagnosticStatus.ERROR, "not active"
+    elif input_problem:
+        level, message = DiagnosticStatus.WARN, input_problem
     elif snapshot.errors or snapshot.rejected:
         level = DiagnosticStatus.WARN
         message = f"{snapshot.errors} inference errors, {snapshot.rejected} rejected images"
     elif snapshot.dropped and not drops_expected:
         level, message = DiagnosticStatus.WARN, f"{snapshot.dropped} frames dropped"
     elif snapshot.dropped:
-        level, message = DiagnosticStatus.OK, f"running; {snapshot.dropped} stale frames skipped (policy latest)"
+        level, message = DiagnosticStatus.OK, f"running; {snapshot.dropped} stale frames skipped"
     else:
         level, message = DiagnosticStatus.OK, "running"
     values = {
@@ -118,8 +145,12 @@ def pipeline_status(
         "queue_depth": str(snapshot.queue_depth),
         "stream_resets": str(snapshot.resets),
         "inference_errors": str(snapshot.errors),
+        "camera_infos_ignored": str(snapshot.camera_infos_ignored),
+        "trajectory_restarts": str(snapshot.trajectory_restarts),
+        "last_restart_cause": snapshot.last_restart,
         "device": device,
         "window": window,
+        "input_topics": inputs,
     }
     return DiagnosticStatus(
         level=level,

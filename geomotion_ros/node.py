@@ -2,26 +2,30 @@
 
 configure  read parameters, build the backend and the streaming engine (missing weights fail
            here, with one logged line), create publishers, ``~/reset`` and /diagnostics
-activate   subscribe ``image`` (or ``image/compressed``) and ``camera_info``; start the worker
+activate   subscribe ``image`` (or ``<image>/compressed``) and ``camera_info``, log the resolved
+           topics; start the worker
 deactivate unsubscribe, stop the worker, publish what the engine still holds
 
 The image callback converts the message (zero-copy for rgb8) and enqueues it; inference runs on
-a worker thread, so DDS never waits on the network and stale frames are dropped by policy.
+a worker thread, so DDS never waits on the network. With the default ``policy: newest`` the worker
+always runs the window ending at the newest frame and publishes that frame's mask at once.
 """
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
-from nav_msgs.msg import Path
+from nav_msgs.msg import Odometry, Path
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.event_handler import SubscriptionEventCallbacks
@@ -29,23 +33,35 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-from std_msgs.msg import Header
+from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
 
 from geomotion_core.backend import build_backend
 from geomotion_core.errors import ConfigError, GeoMotionError
-from geomotion_core.streaming import StreamingConfig, StreamingSegmenter
+from geomotion_core.streaming import StreamingSegmenter
 from geomotion_core.types import FrameResult
 from geomotion_ros import messages
 from geomotion_ros.conversions import compressed_to_rgb, image_to_rgb
 from geomotion_ros.diagnostics import PipelineMonitor, pipeline_status
-from geomotion_ros.pairing import CameraInfoTable
-from geomotion_ros.params import NodeSettings, check_choice, declare_parameters, read_settings
+from geomotion_ros.pairing import camera_info_store, usable_intrinsics
+from geomotion_ros.params import (
+    COMBINED,
+    DYNAMIC_PARAMETERS,
+    SPECS_BY_NAME,
+    NodeSettings,
+    check_choice,
+    check_combination,
+    declare_parameters,
+    read_settings,
+)
 from geomotion_ros.tracking import FrameTracker, TrackedFrame
 
 NODE_NAME = "geomotion_node"
 WORKER_POLL_S = 0.05
+MAX_REJECTION_KINDS = 64  # distinct rejection reasons logged at once (repeats are throttled)
+IMAGE_TYPE, COMPRESSED_TYPE = "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"
 
 
 @dataclass
@@ -57,12 +73,36 @@ class Outputs:
     probability: LifecyclePublisher | None
     overlay: LifecyclePublisher
     pose: LifecyclePublisher
+    odometry: LifecyclePublisher
     trajectory: LifecyclePublisher
+    trajectory_reset: LifecyclePublisher
     points: LifecyclePublisher | None
 
 
+@dataclass(frozen=True)
+class Restart:
+    """Why a trajectory restarted (announced with the first pose of the new one)."""
+
+    cause: str  # size_change, stamp_backwards, requested, deactivated, backend_error
+    detail: str
+
+
+def transform_broadcaster(node: LifecycleNode) -> Any | None:
+    """A ``tf2_ros.TransformBroadcaster`` for ``node``, or None where tf2_ros is not importable."""
+    try:
+        from tf2_ros import TransformBroadcaster
+    except ImportError:
+        return None
+    return TransformBroadcaster(node)
+
+
+def backend_device(backend: object) -> str:
+    """The device the backend really runs on (the network's torch device; the CPU otherwise)."""
+    return str(getattr(backend, "device", "cpu"))
+
+
 class GeoMotionNode(LifecycleNode):
-    """Subscribes images, publishes motion masks, camera poses, trajectory and diagnostics."""
+    """Subscribes images, publishes motion masks, camera poses, odometry, trajectory and diagnostics."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
@@ -71,17 +111,22 @@ class GeoMotionNode(LifecycleNode):
         self.settings: NodeSettings | None = None
         self.engine: StreamingSegmenter | None = None
         self.monitor = PipelineMonitor()
-        self.camera_infos = CameraInfoTable()
+        self.camera_infos = camera_info_store()
         self._outputs: Outputs | None = None
+        self._tf = None
         self._subscriptions_active: list = []
+        self._input_topics: list[tuple[str, str]] = []  # (resolved name, type) of the subscriptions
         self._lock = threading.Lock()
         self.tracker = FrameTracker(image_slots=1)
         self._path = Path()
         self._path_poses: deque[PoseStamped] = deque()
         self._path_epoch = 0
         self._epoch = 0
+        self._restarts: dict[int, Restart] = {}  # epoch -> why it began
+        self._rejection_kinds: set[str] = set()
         self._last_input: tuple[float, tuple[int, int]] | None = None
-        self._last_arrival = 0.0
+        self._last_arrival: float | None = None
+        self._activated_at = 0.0
         self._stream_open = False
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -100,13 +145,7 @@ class GeoMotionNode(LifecycleNode):
                     "not yet on a live stream; set sam2.enabled: false"
                 )
             backend = build_backend(settings.backend_options())
-            engine = StreamingSegmenter(backend, StreamingConfig(
-                window_size=settings.window_size,
-                stride=settings.window_stride,
-                policy=settings.policy,
-                threshold=settings.threshold,
-                max_queue=settings.max_queue,
-            ))
+            engine = StreamingSegmenter(backend, settings.streaming_config())
         except GeoMotionError as error:
             self.get_logger().error(f"configure failed: {error}")
             return TransitionCallbackReturn.FAILURE
@@ -122,8 +161,8 @@ class GeoMotionNode(LifecycleNode):
             settings.diagnostics_period, self._publish_diagnostics, callback_group=self._service_group
         )
         self.get_logger().info(
-            f"configured: backend {settings.backend}, window {settings.window_size}/{settings.window_stride}, "
-            f"policy {settings.policy}, device {settings.device}"
+            f"configured: backend {settings.backend} on {backend_device(backend)}, window {settings.window_size}/"
+            f"{settings.window_stride}, look-ahead {settings.window_lookahead}, policy {settings.policy}"
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -132,13 +171,23 @@ class GeoMotionNode(LifecycleNode):
         self._stop.clear()
         self._worker = threading.Thread(target=self._work, name="geomotion_inference", daemon=True)
         self._worker.start()
+        self._activated_at = time.monotonic()
         self._active = True
+        outputs = self._outputs
+        self.get_logger().info(
+            "listening on " + ", ".join(f"{topic} ({kind})" for topic, kind in self._input_topics)
+            + f"; publishing {outputs.mask.topic_name}, {outputs.odometry.topic_name}, {outputs.pose.topic_name}"
+        )
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_input()
-        self._publish_results(self.engine.flush())
-        self._restart_stream()
+        try:
+            self._publish_results(self.engine.flush())
+        except Exception as error:  # the held frames are lost, the node stays usable
+            self.monitor.inference_failed()
+            self.get_logger().error(f"deactivate: the frames held by the engine are lost: {type(error).__name__}: {error}")
+        self._restart_stream(Restart("deactivated", "the node was deactivated"))
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -168,14 +217,16 @@ class GeoMotionNode(LifecycleNode):
         self.destroy_service(self._reset_service)
         self.destroy_timer(self._diagnostics_timer)
         self.destroy_publisher(self._diagnostics)
-        self._outputs, self.engine = None, None
-        self._restart_stream()
+        self._outputs, self.engine, self._tf = None, None, None
+        self._restart_stream(None)
         self.camera_infos.clear()
 
     # ----------------------------------------------------------------------------- wiring
 
     def _create_outputs(self, settings: NodeSettings) -> None:
         qos = settings.output_qos()
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
         create = self.create_lifecycle_publisher
         self._outputs = Outputs(
             mask=create(Image, "motion_mask/image", qos),
@@ -183,22 +234,33 @@ class GeoMotionNode(LifecycleNode):
             probability=create(Image, "motion_probability", qos) if settings.publish_probability else None,
             overlay=create(Image, "overlay", qos),
             pose=create(PoseStamped, "camera_pose", qos),
+            odometry=create(Odometry, "odometry", qos),
             trajectory=create(Path, "trajectory", qos),
+            trajectory_reset=create(String, "trajectory_reset", latched),
             points=create(PointCloud2, "points", qos) if settings.publish_points else None,
         )
+        if settings.publish_tf:
+            self._tf = transform_broadcaster(self)
+            if self._tf is None:
+                self.get_logger().warning("publish.tf: tf2_ros is not importable, so no TF is broadcast "
+                                          "(odometry and camera_pose carry the same poses)")
 
     def _subscribe(self, settings: NodeSettings) -> None:
+        """Subscribe the image (``<resolved image topic>/compressed`` when compressed) and camera_info."""
         qos = settings.input_qos()
         events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
-        if settings.compressed:
-            image = self.create_subscription(CompressedImage, "image/compressed", self._on_compressed, qos,
+        if settings.compressed:  # image_transport's naming: the transport's suffix on the resolved base topic
+            topic = self.resolve_topic_name("image") + "/compressed"
+            image = self.create_subscription(CompressedImage, topic, self._on_compressed, qos,
                                              callback_group=self._input_group, event_callbacks=events)
         else:
             image = self.create_subscription(Image, "image", self._on_image, qos,
                                              callback_group=self._input_group, event_callbacks=events)
-        info = self.create_subscription(CameraInfo, "camera_info", self.camera_infos.add, qos,
+        info = self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos,
                                         callback_group=self._input_group)
         self._subscriptions_active = [image, info]
+        self._input_topics = [(image.topic_name, COMPRESSED_TYPE if settings.compressed else IMAGE_TYPE),
+                              (info.topic_name, "sensor_msgs/msg/CameraInfo")]
 
     def _on_incompatible_qos(self, event) -> None:
         self.get_logger().error(
@@ -208,12 +270,26 @@ class GeoMotionNode(LifecycleNode):
         )
 
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
-        for parameter in parameters:
+        """Refuse bad choices and combinations; while configured, refuse what applies only at configure."""
+        ours = [parameter for parameter in parameters if parameter.name in SPECS_BY_NAME]
+        for parameter in ours:
             problem = check_choice(parameter.name, parameter.value)
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
         engine = self.engine
-        for parameter in parameters:
+        if engine is not None:
+            frozen = [parameter.name for parameter in ours if parameter.name not in DYNAMIC_PARAMETERS]
+            if frozen:
+                return SetParametersResult(successful=False, reason=(
+                    f"{', '.join(frozen)}: read at configure and the node is configured; deactivate, clean up and "
+                    f"configure again to change it (live: {', '.join(sorted(DYNAMIC_PARAMETERS))})"))
+        if any(parameter.name in COMBINED for parameter in ours):
+            values = {name: self.get_parameter(name).value for name in COMBINED}
+            values.update((parameter.name, parameter.value) for parameter in ours if parameter.name in COMBINED)
+            problem = check_combination(values)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+        for parameter in ours:
             if parameter.name == "mask.threshold" and engine is not None:
                 engine.config.threshold = float(parameter.value)  # read by the next window
         return SetParametersResult(successful=True)
@@ -221,26 +297,53 @@ class GeoMotionNode(LifecycleNode):
     # ----------------------------------------------------------------------------- input
 
     def _on_image(self, msg: Image) -> None:
-        self._accept(msg.header, lambda: image_to_rgb(msg))
+        limit = self.settings.size_limit()
+        self._accept(msg.header, lambda: image_to_rgb(msg, limit))
 
     def _on_compressed(self, msg: CompressedImage) -> None:
-        self._accept(msg.header, lambda: compressed_to_rgb(msg))
+        limit = self.settings.size_limit()
+        self._accept(msg.header, lambda: compressed_to_rgb(msg, limit))
 
-    def _accept(self, header: Header, convert) -> None:
-        """Convert and enqueue one frame; a bad message is logged, counted and skipped."""
+    def _on_camera_info(self, info: CameraInfo) -> None:
+        """Store a CameraInfo; one with an unusable camera matrix is kept for republishing, not for intrinsics."""
+        if usable_intrinsics(info) is None:
+            self.monitor.camera_info_ignored()
+            self.get_logger().warning(
+                f"camera_info with an unusable camera matrix (non-finite or no focal length) k={list(info.k)}: "
+                "intrinsics ignored, the backend uses its default field of view", throttle_duration_sec=10.0)
+        self.camera_infos.add(info)
+
+    def _accept(self, header: Header, convert: Callable[[], np.ndarray]) -> None:
+        """Convert and enqueue one frame; a bad message is logged, counted and skipped, never raised."""
         arrival = time.monotonic()
         self.monitor.frame_received(arrival)
         try:
-            rgb = convert()
+            self._submit(header, convert(), arrival)
         except GeoMotionError as error:
-            self.monitor.frame_rejected()
-            self.get_logger().error(f"image rejected: {error}", throttle_duration_sec=5.0)
-            return
+            self._reject(str(error))
+        except Exception as error:  # noqa: BLE001 -- last resort: a callback that raises stops the executor
+            self._reject(f"{type(error).__name__}: {error}")
+
+    def _reject(self, reason: str) -> None:
+        """Count a rejected message; log the first of each kind at once, repeats at most every 5 s."""
+        self.monitor.frame_rejected()
+        kind = re.sub(r"\d+", "#", reason)[:80]
+        if kind not in self._rejection_kinds and len(self._rejection_kinds) < MAX_REJECTION_KINDS:
+            self._rejection_kinds.add(kind)
+            self.get_logger().error(f"image rejected: {reason}")
+        else:
+            self.get_logger().error(f"image rejected: {reason}", throttle_duration_sec=5.0)
+
+    def _submit(self, header: Header, rgb: np.ndarray, arrival: float) -> None:
         stamp = header.stamp.sec + header.stamp.nanosec * 1e-9
         size = rgb.shape[:2]
         with self._lock:
-            if self._last_input is not None and (size != self._last_input[1] or stamp < self._last_input[0]):
-                self._epoch += 1  # the engine restarts its window and trajectory (and logs why)
+            last = self._last_input
+            if last is not None and size != last[1]:
+                self._begin_trajectory(Restart("size_change", f"frame size {last[1][1]}x{last[1][0]} -> "
+                                                              f"{size[1]}x{size[0]} at stamp {stamp:.6f}"))
+            elif last is not None and stamp < last[0]:
+                self._begin_trajectory(Restart("stamp_backwards", f"stamp went back {last[0]:.6f} -> {stamp:.6f}"))
             self._last_input = (stamp, size)
             self._last_arrival = arrival
             self._stream_open = True
@@ -249,36 +352,40 @@ class GeoMotionNode(LifecycleNode):
         intrinsics = self.camera_infos.intrinsics(header.stamp, size[1], size[0])
         try:
             accepted = self.engine.submit(rgb, stamp, intrinsics=intrinsics)
-        except GeoMotionError as error:
+        except GeoMotionError:
             self.tracker.withdraw(index, counted=False)
-            self.monitor.frame_rejected()
-            self.get_logger().error(f"image rejected: {error}", throttle_duration_sec=5.0)
-            return
+            raise
         if not accepted:
             self.tracker.withdraw(index, counted=True)
 
     # ----------------------------------------------------------------------------- inference
 
     def _work(self) -> None:
-        """Worker thread: run the engine on whatever is queued and publish what became final."""
+        """Worker thread: run the engine on whatever is queued and publish what became final.
+
+        An error drops the failing window or frame (the engine counts it and restarts its stream);
+        the loop goes on with the next frames.
+        """
         engine, end_after = self.engine, self.settings.end_after
         while not self._stop.is_set():
             try:
                 if engine.wait_ready(WORKER_POLL_S):
                     self._publish_results(engine.process_pending())
                 elif end_after and self._stream_open and time.monotonic() - self._last_arrival > end_after:
-                    self._end_stream()
-            except Exception as error:  # a failing window must not stop the node; the engine restarts
+                    self._finish_after_gap()
+            except Exception as error:
                 if self._stop.is_set():
                     break  # shutting down: publishers may already be gone
                 self.monitor.inference_failed()
                 self.get_logger().error(f"inference failed: {type(error).__name__}: {error}",
                                         throttle_duration_sec=5.0)
+                with self._lock:
+                    self._begin_trajectory(Restart("backend_error", f"{type(error).__name__}: {error}"))
 
-    def _end_stream(self) -> None:
-        """No frame came for a while: finalise what is waiting; the next frame starts a new trajectory."""
-        self._publish_results(self.engine.flush())
-        self._restart_stream()
+    def _finish_after_gap(self) -> None:
+        """No frame came for a while: finalise what is waiting; the trajectory continues with the next frame."""
+        self._stream_open = False
+        self._publish_results(self.engine.finish_pending())
 
     def stop_inference(self) -> None:
         """Stop the worker thread (at exit, whatever the lifecycle state)."""
@@ -316,40 +423,78 @@ class GeoMotionNode(LifecycleNode):
             outputs.probability.publish(messages.probability_image(result.probability, header))
         if frame.rgb is not None and outputs.overlay.get_subscription_count() > 0:
             outputs.overlay.publish(messages.overlay_image(frame.rgb, mask, header))
-        pose = messages.pose_stamped(result.pose, header, settings.trajectory_frame)
-        outputs.pose.publish(pose)
-        self._extend_trajectory(pose, frame.epoch)
+        odom, child = settings.odom_frame, settings.camera_frame or header.frame_id or f"{settings.odom_frame}_camera"
+        pose = messages.odom_pose(result.pose)
+        pose_msg = messages.pose_stamped(pose, header, odom)
+        self._extend_trajectory(pose_msg, frame.epoch)
+        outputs.pose.publish(pose_msg)
+        outputs.odometry.publish(messages.odometry(pose, header, odom, child))
+        if self._tf is not None:
+            self._tf.sendTransform(messages.transform_stamped(pose, header, odom, child))
         if outputs.points is not None and result.points is not None:
-            outputs.points.publish(
-                messages.static_points(result.points, mask, settings.points_stride, header, settings.trajectory_frame)
-            )
+            outputs.points.publish(messages.static_points(result.points, mask, settings.points_stride, header, odom))
         self.monitor.frame_published(frame.arrival, time.monotonic())
 
     def _extend_trajectory(self, pose: PoseStamped, epoch: int) -> None:
-        """Append to the bounded trajectory; a new stream starts a new one."""
+        """Append to the bounded trajectory; the first pose of a restarted one is announced first."""
         if epoch != self._path_epoch:
+            restart = self._restarts.pop(epoch, None)
+            if restart is not None:
+                self._announce(restart, pose)
             self._path_poses.clear()
             self._path_epoch = epoch
         self._path_poses.append(pose)
+
+    def _announce(self, restart: Restart, pose: PoseStamped) -> None:
+        """Log, count and publish a trajectory restart, so no consumer takes the jump for motion."""
+        stamp = pose.header.stamp.sec + pose.header.stamp.nanosec * 1e-9
+        self.monitor.trajectory_restarted(restart.cause)
+        self.get_logger().warning(
+            f"trajectory restarted at the identity from stamp {stamp:.6f} (cause: {restart.cause}: {restart.detail})")
+        self._outputs.trajectory_reset.publish(String(data=f"cause={restart.cause} stamp={stamp:.9f} "
+                                                           f"detail={restart.detail}"))
 
     # ----------------------------------------------------------------------------- services, diagnostics
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self.engine.reset()
-        self._restart_stream()
+        self._restart_stream(Restart("requested", "~/reset service call"))
         response.success, response.message = True, "window, caches and trajectory cleared"
-        self.get_logger().info("reset by service call")
+        self.get_logger().warning("reset by service call: the next frame starts a new trajectory")
         return response
 
-    def _restart_stream(self) -> None:
-        """The next frame starts a new stream: a new trajectory, no size or stamp to compare with.
-
-        Tracked frames the engine discarded are forgotten as soon as a later result arrives.
-        """
+    def _restart_stream(self, restart: Restart | None) -> None:
+        """The next frame starts a new stream and trajectory (announced with ``restart`` when given)."""
         with self._lock:
             self._last_input = None
             self._stream_open = False
-            self._epoch += 1
+            if restart is None:
+                self._epoch += 1
+            else:
+                self._begin_trajectory(restart)
+
+    def _begin_trajectory(self, restart: Restart) -> None:
+        """Frames submitted from now on belong to a new trajectory (call with ``self._lock`` held)."""
+        self._epoch += 1
+        self._restarts[self._epoch] = restart
+
+    def _input_problem(self) -> str | None:
+        """Why no image arrives, once none came for ``input.timeout`` seconds; None otherwise."""
+        last = self._last_arrival if self._last_arrival is not None else self._activated_at
+        silence = time.monotonic() - max(last, self._activated_at)
+        if not self._active or not self._input_topics or silence < self.settings.input_timeout:
+            return None
+        topic, expected = self._input_topics[0]
+        problem = f"no image for {silence:.1f} s on {topic} ({expected})"
+        types = sorted({info.topic_type for info in self.get_publishers_info_by_topic(topic)})
+        if not types:
+            problem += "; no publisher on it (check the remapping)"
+        elif expected not in types:
+            problem += f"; its publishers send {', '.join(types)}, not {expected} (wrong topic type)"
+        else:
+            problem += "; a publisher exists but nothing arrives (QoS, or the DDS profile on the camera side)"
+        self.get_logger().warning(problem, throttle_duration_sec=10.0)
+        return problem
 
     def _publish_diagnostics(self) -> None:
         stats = self.engine.stats
@@ -360,10 +505,13 @@ class GeoMotionNode(LifecycleNode):
         status = pipeline_status(
             f"{self.get_fully_qualified_name()}: pipeline",
             snapshot,
-            device=str(getattr(self.engine.backend, "device", settings.device)),
-            window=f"{settings.window_size} frames, stride {settings.window_stride}, policy {settings.policy}",
+            device=backend_device(self.engine.backend),
+            window=f"{settings.window_size} frames, stride {settings.window_stride}, look-ahead "
+                   f"{settings.window_lookahead}, policy {settings.policy}",
             active=self._active,
-            drops_expected=settings.policy == "latest",
+            drops_expected=settings.policy != "every_frame",
+            input_problem=self._input_problem(),
+            inputs=", ".join(topic for topic, _ in self._input_topics),
         )
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

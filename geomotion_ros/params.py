@@ -1,8 +1,10 @@
 """The node's parameters: one table of specs, declared with descriptors, read into a dataclass.
 
 Defaults here equal ``config/geomotion.yaml`` (a test keeps them in sync). Ranges are enforced
-by rclpy through the descriptors; string choices are checked by :func:`check_choice`. Only
-``mask.threshold`` applies while running; the rest take effect at the next configure.
+by rclpy through the descriptors; string choices are checked by :func:`check_choice`, and
+combinations (window size, stride, look-ahead, policy, queue) by :func:`check_combination`, both
+when a value is set and at configure. Only ``mask.threshold`` applies while configured; the node
+refuses the others then, with the reason (they take effect at the next configure).
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from geomotion_core.backend import BACKENDS, FLOW_METHODS, PRECISIONS, BackendOptions
 from geomotion_core.errors import ConfigError
 from geomotion_core.geometric.config import GeometricConfig
-from geomotion_core.streaming import POLICIES
+from geomotion_core.streaming import POLICIES, StreamingConfig
+from geomotion_ros.conversions import SizeLimit
 
 ParameterValue = bool | int | float | str
 RELIABILITIES = ("best_effort", "reliable")
@@ -66,13 +69,18 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("flow.raft_weights", "raft_weights", "", "RAFT-large weights file; empty: look in the weights home"),
     ParameterSpec("device", "device", "auto", "torch device: auto, cpu, cuda or cuda:N"),
     ParameterSpec("precision", "precision", "fp32", "inference precision on CUDA", PRECISIONS),
-    ParameterSpec("window.size", "window_size", 8, "frames per inference window", low=2, high=32, step=1),
-    ParameterSpec("window.stride", "window_stride", 4,
-                  "new frames between consecutive windows (1 = a window per frame; below window.size)",
-                  low=1, high=31, step=1),
-    ParameterSpec("policy", "policy", "latest",
-                  "latest: drop stale frames to bound latency (robot); every_frame: process every frame (bags)",
-                  POLICIES),
+    ParameterSpec("window.size", "window_size", 8,
+                  "frames per inference window (at least window.stride + 2, and window.lookahead + 2)",
+                  low=2, high=32, step=1),
+    ParameterSpec("window.stride", "window_stride", 1,
+                  "new frames between consecutive windows; 1 with policy newest; at most window.size - 2",
+                  low=1, high=30, step=1),
+    ParameterSpec("window.lookahead", "window_lookahead", 0,
+                  "later frames a frame waits for before its mask is final (0: the newest frame's own mask)",
+                  low=0, high=2, step=1),
+    ParameterSpec("policy", "policy", "newest",
+                  "newest: one window per frame, ending at the newest frame (robot, low latency); latest: "
+                  "stride blocks, stale frames dropped; every_frame: process every frame (bags)", POLICIES),
     ParameterSpec("inference.size", "inference_size", 518,
                   "network input size: square side, or long side with inference.keep_aspect (multiple of 14)",
                   low=14, high=1036, step=14),
@@ -84,8 +92,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("mask.threshold", "threshold", 0.5, "motion probability above which a pixel is moving (live)",
                   low=0.0, high=0.999),
     ParameterSpec("stream.end_after", "end_after", 1.0,
-                  "seconds without a frame after which the stream counts as ended: waiting frames are finalised "
-                  "and the next frame starts a new trajectory (0: never)", low=0.0, high=3600.0),
+                  "seconds without a frame after which the frames still waiting are finalised; the trajectory "
+                  "continues with the next frame (0: never)", low=0.0, high=3600.0),
     ParameterSpec("sam2.enabled", "sam2_enabled", False,
                   "SAM2 refinement; clip-level only for now (geomotion segment --sam2): the node refuses true"),
     ParameterSpec("sam2.config", "sam2_config", "", "SAM2 model config name (e.g. configs/sam2.1/sam2.1_hiera_l.yaml)"),
@@ -100,7 +108,17 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "geometric backend: horizontal field of view for the camera motion when no camera_info arrives",
                   low=1.0, high=179.0),
     ParameterSpec("input.compressed", "compressed", False,
-                  "subscribe image/compressed (CompressedImage) instead of image"),
+                  "subscribe <image>/compressed (CompressedImage, named after the resolved image topic as "
+                  "image_transport does) instead of image"),
+    ParameterSpec("input.max_width", "max_width", 4096, "wider images are rejected before decoding",
+                  low=16, high=65536, step=1),
+    ParameterSpec("input.max_height", "max_height", 4096, "taller images are rejected before decoding",
+                  low=16, high=65536, step=1),
+    ParameterSpec("input.max_megapixels", "max_megapixels", 64.0,
+                  "images with more pixels (millions) are rejected before decoding", low=0.01, high=4096.0),
+    ParameterSpec("input.timeout", "input_timeout", 3.0,
+                  "seconds without an image (after activation) before /diagnostics warns, naming the input topics",
+                  low=0.1, high=3600.0),
     ParameterSpec("input.qos.depth", "input_depth", 5, "queue depth of the image and camera_info subscriptions",
                   low=1, high=1000, step=1),
     ParameterSpec("input.qos.reliability", "input_reliability", "best_effort",
@@ -109,10 +127,15 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   step=1),
     ParameterSpec("output.qos.reliability", "output_reliability", "reliable",
                   "output reliability; reliable serves both kinds of subscriber and ros2 bag record", RELIABILITIES),
-    ParameterSpec("trajectory.frame_id", "trajectory_frame", "geomotion_odom",
-                  "frame of camera_pose and trajectory (a fixed frame of our own, never the robot's odom)"),
+    ParameterSpec("frames.odom", "odom_frame", "geomotion_odom",
+                  "odometry frame (REP 103 axes) of camera_pose, odometry, trajectory, points and TF; a frame of "
+                  "our own, never the robot's odom"),
+    ParameterSpec("frames.camera", "camera_frame", "",
+                  "child frame of odometry and TF; empty: the image's frame_id (its optical frame)"),
     ParameterSpec("trajectory.max_length", "trajectory_length", 2000, "poses kept in the trajectory Path",
                   low=1, high=1_000_000, step=1),
+    ParameterSpec("publish.tf", "publish_tf", False,
+                  "broadcast TF frames.odom -> camera frame (needs tf2_ros; only where that frame has no other parent)"),
     ParameterSpec("publish.probability", "publish_probability", False, "publish motion_probability (32FC1)"),
     ParameterSpec("publish.points", "publish_points", False,
                   "publish points (PointCloud2 of static points) when the backend predicts points"),
@@ -139,6 +162,7 @@ class NodeSettings:
     precision: str
     window_size: int
     window_stride: int
+    window_lookahead: int
     policy: str
     inference_size: int
     keep_aspect: bool
@@ -152,12 +176,18 @@ class NodeSettings:
     geometric_refine_radius: float
     geometric_fov_degrees: float
     compressed: bool
+    max_width: int
+    max_height: int
+    max_megapixels: float
+    input_timeout: float
     input_depth: int
     input_reliability: str
     output_depth: int
     output_reliability: str
-    trajectory_frame: str
+    odom_frame: str
+    camera_frame: str
     trajectory_length: int
+    publish_tf: bool
     publish_probability: bool
     publish_points: bool
     points_stride: int
@@ -184,6 +214,20 @@ class NodeSettings:
             },
         )
 
+    def streaming_config(self) -> StreamingConfig:
+        """The engine's configuration (not yet validated)."""
+        return StreamingConfig(
+            window_size=self.window_size,
+            stride=self.window_stride,
+            lookahead=self.window_lookahead,
+            policy=self.policy,
+            threshold=self.threshold,
+            max_queue=self.max_queue,
+        )
+
+    def size_limit(self) -> SizeLimit:
+        return SizeLimit(self.max_width, self.max_height, round(self.max_megapixels * 1e6))
+
     def input_qos(self) -> QoSProfile:
         return _qos(self.input_depth, self.input_reliability)
 
@@ -207,13 +251,37 @@ def check_choice(name: str, value: ParameterValue) -> str | None:
     return f"{name} must be one of {', '.join(spec.choices)}, got {value!r}"
 
 
+COMBINED = ("window.size", "window.stride", "window.lookahead", "policy", "queue.max_frames", "mask.threshold")
+
+
+def check_combination(values: dict[str, ParameterValue]) -> str | None:
+    """Why these window, policy and queue values do not work together, or None when they do.
+
+    ``values`` maps the parameter names of ``COMBINED`` to their values.
+    """
+    config = StreamingConfig(
+        window_size=int(values["window.size"]),
+        stride=int(values["window.stride"]),
+        lookahead=int(values["window.lookahead"]),
+        policy=str(values["policy"]),
+        max_queue=int(values["queue.max_frames"]),
+        threshold=float(values["mask.threshold"]),
+    )
+    try:
+        config.validate()
+    except ConfigError as error:
+        return (f"window.size {config.window_size}, window.stride {config.stride}, window.lookahead "
+                f"{config.lookahead}, policy {config.policy}, queue.max_frames {config.max_queue}: {error}")
+    return None
+
+
 def declare_parameters(node: Node) -> None:
     """Declare every parameter with its default and descriptor (overrides from YAML/-p apply)."""
     node.declare_parameters("", [(spec.name, spec.default, spec.descriptor()) for spec in PARAMETERS])
 
 
 def read_settings(node: Node) -> NodeSettings:
-    """Read the declared parameters; raise ConfigError on a value outside its choices."""
+    """Read the declared parameters; raise ConfigError on a value outside its choices or a bad combination."""
     values = {}
     for spec in PARAMETERS:
         value = node.get_parameter(spec.name).value
@@ -221,4 +289,7 @@ def read_settings(node: Node) -> NodeSettings:
         if problem:
             raise ConfigError(problem)
         values[spec.field] = value
+    problem = check_combination({name: node.get_parameter(name).value for name in COMBINED})
+    if problem:
+        raise ConfigError(problem)
     return NodeSettings(**values)

@@ -56,38 +56,50 @@ class SpinThread:
 
 
 class Probe:
-    """A test node on the other side of DDS: publishes images, records every output of the node."""
+    """A test node on the other side of DDS: publishes images, records every output of the node.
+
+    Everything is reliable with deep queues, so no message is lost unless a test wants it; topics
+    are relative to ``namespace`` (``image`` -> ``/<namespace>/image``).
+    """
 
     OUTPUTS = {
         "masks": ("motion_mask/image", "Image"),
         "mask_infos": ("motion_mask/camera_info", "CameraInfo"),
         "probabilities": ("motion_probability", "Image"),
         "poses": ("camera_pose", "PoseStamped"),
+        "odometries": ("odometry", "Odometry"),
         "trajectories": ("trajectory", "Path"),
+        "resets": ("trajectory_reset", "String"),
         "diagnostics": ("/diagnostics", "DiagnosticArray"),
     }
+    MATCHED = ("mask", "mask_info", "pose", "odometry", "trajectory", "trajectory_reset")  # node outputs we read
 
-    def __init__(self, context: Context, overlay: bool = False) -> None:
+    def __init__(self, context: Context, overlay: bool = False, namespace: str = "",
+                 compressed_topic: str = "image/compressed") -> None:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import PoseStamped
+        from nav_msgs.msg import Odometry
         from nav_msgs.msg import Path as PathMsg
-        from rclpy.qos import QoSProfile
+        from rclpy.qos import DurabilityPolicy, QoSProfile
         from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+        from std_msgs.msg import String
 
         types = {"Image": Image, "CameraInfo": CameraInfo, "PoseStamped": PoseStamped, "Path": PathMsg,
-                 "DiagnosticArray": DiagnosticArray}
-        self.node = rclpy.create_node("probe", context=context)
+                 "DiagnosticArray": DiagnosticArray, "Odometry": Odometry, "String": String}
+        self.node = rclpy.create_node("probe", namespace=namespace or None, context=context)
         self.lock = threading.Lock()
         self.received: dict[str, list] = {name: [] for name in self.OUTPUTS}
         self.received["overlays"] = []
-        reliable = QoSProfile(depth=200)
+        reliable = QoSProfile(depth=500)
+        latched = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         for name, (topic, type_name) in self.OUTPUTS.items():
-            self.node.create_subscription(types[type_name], topic, self._recorder(name), reliable)
+            qos = latched if name == "resets" else reliable
+            self.node.create_subscription(types[type_name], topic, self._recorder(name), qos)
         if overlay:
             self.node.create_subscription(Image, "overlay", self._recorder("overlays"), reliable)
         self.images = self.node.create_publisher(Image, "image", reliable)
-        self.compressed = self.node.create_publisher(CompressedImage, "image/compressed", reliable)
+        self.compressed = self.node.create_publisher(CompressedImage, compressed_topic, reliable)
         self.camera_info = self.node.create_publisher(CameraInfo, "camera_info", reliable)
 
     def _recorder(self, name: str) -> Callable[[object], None]:
@@ -100,8 +112,16 @@ class Probe:
         with self.lock:
             return list(self.received[name])
 
-    def wait_connected(self, timeout: float = 5.0) -> None:
-        assert wait_for(lambda: self.camera_info.get_subscription_count() > 0, timeout), "node never subscribed"
+    def wait_connected(self, node=None, compressed: bool = False, timeout: float = 10.0) -> None:
+        """Wait until the node's input subscriptions match our publishers and, given ``node``, until
+        our subscriptions match its outputs, so that nothing published from now on is lost."""
+        images = self.compressed if compressed else self.images
+        assert wait_for(lambda: self.camera_info.get_subscription_count() > 0 and images.get_subscription_count() > 0,
+                        timeout), "node never subscribed"
+        if node is not None:
+            publishers = [getattr(node._outputs, name) for name in self.MATCHED]
+            assert wait_for(lambda: all(p.get_subscription_count() > 0 for p in publishers), timeout), \
+                "the probe's subscriptions never matched the node's outputs"
 
     def latest_diagnostics(self, after: int = 0) -> dict[str, str]:
         """The newest /diagnostics key/values, waiting for a message beyond the first ``after``."""

@@ -1,7 +1,10 @@
 """geomotion_node over real DDS (loopback, its own domain) on real DAVIS frames, weight-free backend.
 
 The node and a probe node run in this process on one MultiThreadedExecutor; messages go through
-Fast DDS like between any two nodes.
+Fast DDS like between any two nodes. Every test publishes only once the node's subscriptions and
+the probe's match, everything is reliable (nothing is lost unless a test wants it), and tests
+wait on conditions, not on sleeps. The low-latency mode, continuity, poses, wiring and robustness
+tests are in test_node_live.py.
 """
 from __future__ import annotations
 
@@ -15,13 +18,13 @@ pytest.importorskip("rclpy", reason="needs the ROS 2 Python packages (PyPI wheel
 
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from sensor_msgs.msg import CompressedImage  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from geomotion_core.backend import build_backend  # noqa: E402
 from geomotion_core.streaming import StreamingConfig, StreamingSegmenter  # noqa: E402
 from geomotion_ros import node as node_module  # noqa: E402
-from geomotion_ros.messages import pose_stamped  # noqa: E402
+from geomotion_ros.messages import odom_pose, pose_stamped  # noqa: E402
 from geomotion_ros.node import GeoMotionNode, start  # noqa: E402
 from geomotion_ros.params import read_settings  # noqa: E402
 from ros_harness import (  # noqa: E402
@@ -46,6 +49,8 @@ BASE_PARAMETERS = {
     "queue.max_frames": 64,
     "stream.end_after": 0.3,
     "diagnostics.period": 0.2,
+    "input.qos.reliability": "reliable",
+    "input.qos.depth": 100,
 }
 
 
@@ -60,19 +65,21 @@ def launch(ros_context):
     """Start a configured, active node with parameter overrides; returns ``(node, probe)``."""
     started = []
 
-    def launch_node(overlay: bool = False, **overrides):
+    def launch_node(overlay: bool = False, probe_options: dict | None = None, node_options: dict | None = None,
+                    **overrides):
         values = {**BASE_PARAMETERS, **overrides}
         node = GeoMotionNode(
-            context=ros_context, parameter_overrides=[Parameter(name, value=value) for name, value in values.items()]
+            context=ros_context, parameter_overrides=[Parameter(name, value=value) for name, value in values.items()],
+            **(node_options or {}),
         )
-        probe = Probe(ros_context, overlay=overlay)
+        probe = Probe(ros_context, overlay=overlay, **(probe_options or {}))
         executor = MultiThreadedExecutor(num_threads=4, context=ros_context)
         executor.add_node(node)
         executor.add_node(probe.node)
         spinner = SpinThread(executor).__enter__()
         started.append((node, probe, spinner))
         assert start(node), "node failed to start"
-        probe.wait_connected()
+        probe.wait_connected(node, compressed=values.get("input.compressed", False))
         return node, probe
 
     yield launch_node
@@ -120,7 +127,7 @@ def test_every_stamp_gets_one_mask_with_its_header_and_a_pose(launch, frames):
     node, probe = launch()
     sent = publish_stream(probe, frames)
     assert wait_for(lambda: len(probe.get("masks")) >= len(sent) and len(probe.get("poses")) >= len(sent), 20.0)
-    time.sleep(0.3)  # nothing more may come
+    assert wait_for(lambda: node.engine.stats.pending == 0 and node.engine.stats.queue_depth == 0, 5.0)
     masks, poses, infos = probe.get("masks"), probe.get("poses"), probe.get("mask_infos")
     assert sorted(stamp_of(m) for m in masks) == [stamp_of(m) for m in sent]
     for mask in masks:
@@ -129,20 +136,25 @@ def test_every_stamp_gets_one_mask_with_its_header_and_a_pose(launch, frames):
         assert set(np.unique(np.frombuffer(mask.data, np.uint8))) <= {0, 255}
     assert [stamp_of(p) for p in poses] == [stamp_of(m) for m in sent]
     assert {p.header.frame_id for p in poses} == {"geomotion_odom"}
+    assert wait_for(lambda: len(probe.get("odometries")) == len(sent), 5.0)
+    assert [(o.header.frame_id, o.child_frame_id) for o in probe.get("odometries")] == \
+        [("geomotion_odom", "camera_optical")] * len(sent)
     assert sorted(stamp_of(i) for i in infos) == [stamp_of(m) for m in sent]
     assert all((i.width, i.height) == SIZE and i.k[0] > 0 for i in infos)
 
     path = probe.get("trajectories")[-1]
     assert path.header.frame_id == "geomotion_odom"
     assert [(stamp_of(p), pose_vector(p)) for p in path.poses] == [(stamp_of(p), pose_vector(p)) for p in poses]
-    np.testing.assert_allclose(pose_vector(poses[0]), [0, 0, 0, 0, 0, 0, 1], atol=1e-12)  # starts at the identity
+    # starts at the odometry origin, the optical frame turned into REP 103 axes (z forward -> x forward)
+    start_pose = pose_vector(pose_stamped(odom_pose(np.eye(4)), poses[0].header, "o"))
+    np.testing.assert_allclose(pose_vector(poses[0]), start_pose, atol=1e-12)
 
     # What came through DDS is exactly what the engine computes on the same frames offline.
     expected = offline_results(frames, node, intrinsics=np.array(camera_info_for(sent[0]).k).reshape(3, 3))
     by_stamp = {stamp_of(m)[0]: np.frombuffer(m.data, np.uint8).reshape(SIZE[1], SIZE[0]) for m in masks}
     for result, pose in zip(expected, poses):
         np.testing.assert_array_equal(by_stamp[round(result.stamp)], result.mask)
-        np.testing.assert_allclose(pose_vector(pose), pose_vector(pose_stamped(result.pose, pose.header, "o")),
+        np.testing.assert_allclose(pose_vector(pose), pose_vector(pose_stamped(odom_pose(result.pose), pose.header, "o")),
                                    atol=1e-9)
     assert any(result.mask.any() for result in expected)
 
@@ -154,17 +166,20 @@ def test_bad_images_are_rejected_with_a_logged_error_and_the_node_keeps_serving(
     bad_encoding.encoding = "bayer_typo8"
     short = stamped_image(frames[6], 1006, 0)
     short.data = bytes(short.data[: len(short.data) - 100])
-    for msg in (bad_encoding, short):
+    odd_yuv = Image(header=stamped_image(frames[6], 1006, 1).header, height=10, width=161, encoding="yuv422", step=322)
+    odd_yuv.data = bytes(322 * 10)  # killed the node with an uncaught cv2.error (issue 18)
+    huge = Image(header=stamped_image(frames[6], 1006, 2).header, height=20000, width=20000, encoding="mono8",
+                 step=20000)  # rejected from its header, before its (missing) data is looked at
+    for msg in (bad_encoding, short, odd_yuv, huge):
         probe.images.publish(msg)
-        time.sleep(0.05)
+    assert wait_for(lambda: node.monitor.rejected == 4, 10.0)
     good += publish_stream(probe, frames[7:], first_second=1007)
     assert wait_for(lambda: len(probe.get("masks")) >= len(good), 20.0)
-    time.sleep(0.3)
     assert sorted(stamp_of(m) for m in probe.get("masks")) == [stamp_of(m) for m in good]
-    assert wait_for(lambda: probe.latest_diagnostics().get("frames_rejected") == "2", 3.0)
+    assert wait_for(lambda: probe.latest_diagnostics().get("frames_rejected") == "4", 3.0)
     errors = capfd.readouterr().err
     assert "image rejected: unsupported image encoding 'bayer_typo8'" in errors
-    assert node.monitor.rejected == 2
+    assert "yuv422 needs an even width" in errors and "20000x20000 exceeds the size limit" in errors
 
 
 @pytest.mark.parametrize("change", ["size", "stamp_back"])
@@ -188,17 +203,23 @@ def test_size_change_or_stamp_jump_back_restarts_the_stream(launch, frames, chan
     reason = "size_change" if change == "size" else "stamp_backwards"
     assert node.engine.stats.resets.get(reason) == 1
     assert wait_for(lambda: probe.latest_diagnostics().get("stream_resets") == "1", 3.0)
+    # announced once, with its cause and the new trajectory's first stamp, and counted
+    assert wait_for(lambda: len(probe.get("resets")) == 1, 5.0)
+    announcement = probe.get("resets")[0].data
+    first = second[0].header.stamp
+    assert announcement.startswith(f"cause={reason} stamp={first.sec + first.nanosec * 1e-9:.9f}")
+    diagnostics = probe.latest_diagnostics(after=len(probe.get("diagnostics")))
+    assert (diagnostics["trajectory_restarts"], diagnostics["last_restart_cause"]) == ("1", reason)
 
 
 def test_burst_faster_than_inference_stays_bounded_and_drops_show(launch, davis_root):
-    node, probe = launch(**{"policy": "latest", "queue.max_frames": 8, "stream.end_after": 0.0,
-                            "input.qos.reliability": "reliable", "input.qos.depth": 100})
+    node, probe = launch(**{"policy": "latest", "queue.max_frames": 8, "stream.end_after": 0.0})
     burst = davis_frames(davis_root, "libby", 8, (640, 480))
     depths = []
     for i in range(60):
         probe.images.publish(stamped_image(burst[i % len(burst)], 2000 + i, 0))
         depths.append((node.engine.stats.queue_depth, node.tracker.images_held))
-        time.sleep(0.005)  # 200 frames/s: far beyond what the CPU backend does at 640x480
+        time.sleep(0.005)  # pacing: 200 frames/s, far beyond what the CPU backend does at 640x480
     assert wait_for(lambda: node.monitor.received == 60, 10.0)
     assert wait_for(lambda: node.engine.stats.queue_depth < node.engine.config.window_size, 20.0)
     def settled() -> bool:  # every frame accounted for: published, dropped or still waiting
@@ -232,6 +253,8 @@ def test_reset_service_starts_a_new_trajectory(launch, frames):
     path = probe.get("trajectories")[-1]
     assert [stamp_of(p) for p in path.poses] == [stamp_of(m) for m in second]
     assert node.engine.stats.resets.get("requested") == 1
+    assert wait_for(lambda: len(probe.get("resets")) == 1, 5.0)
+    assert probe.get("resets")[0].data.startswith("cause=requested stamp=1006.")
 
 
 def test_deactivate_publishes_held_frames_and_reactivation_starts_a_new_trajectory(launch, frames):
@@ -243,7 +266,7 @@ def test_deactivate_publishes_held_frames_and_reactivation_starts_a_new_trajecto
     assert wait_for(lambda: len(probe.get("masks")) == 5, 5.0)
     assert wait_for(lambda: probe.images.get_subscription_count() == 0, 5.0)  # unsubscribed while inactive
     assert node.trigger_activate().name == "SUCCESS"
-    probe.wait_connected()
+    probe.wait_connected(node)
     second = publish_stream(probe, frames[5:9], first_second=1005)
     assert wait_for(lambda: len(probe.get("masks")) == 9, 20.0)
     assert sorted(stamp_of(m) for m in probe.get("masks")) == [stamp_of(m) for m in first + second]
@@ -252,7 +275,10 @@ def test_deactivate_publishes_held_frames_and_reactivation_starts_a_new_trajecto
 
 def test_compressed_input_probability_and_overlay(launch, frames):
     node, probe = launch(overlay=True, **{"input.compressed": True, "publish.probability": True})
-    assert wait_for(lambda: probe.compressed.get_subscription_count() > 0, 5.0)
+    assert wait_for(lambda: node._outputs.overlay.get_subscription_count() > 0, 5.0)
+    empty = CompressedImage(header=stamped_image(frames[0], 999, 0).header, format="jpeg")  # killed the node
+    probe.compressed.publish(empty)
+    assert wait_for(lambda: node.monitor.rejected == 1, 10.0)
     for i, rgb in enumerate(frames[:6]):
         header = stamped_image(rgb, 1000 + i, 0).header
         png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1]
@@ -272,6 +298,7 @@ def test_overlay_is_not_computed_without_subscribers_and_threshold_is_live(launc
     calls = []
     monkeypatch.setattr(node_module.messages, "overlay_image", lambda *args: calls.append(args))
     node, probe = launch()
+    assert node._outputs.overlay.get_subscription_count() == 0
     result = node.set_parameters([Parameter("mask.threshold", value=0.9)])[0]
     assert result.successful and node.engine.config.threshold == 0.9
     publish_stream(probe, frames[:6])

@@ -1,6 +1,7 @@
 """Node parameters: declared with descriptors, defaults equal config/geomotion.yaml, limits enforced."""
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def test_params_file_and_command_line_overrides_reach_the_settings(ros_domain):
     node = GeoMotionNode(context=context)
     try:
         settings = read_settings(node)
-        assert (settings.window_size, settings.policy, settings.window_stride) == (6, "every_frame", 4)
+        assert (settings.window_size, settings.policy, settings.window_stride) == (6, "every_frame", 1)
         assert settings.input_qos().reliability.name == "BEST_EFFORT"
         assert settings.output_qos().reliability.name == "RELIABLE"
         options = settings.backend_options()
@@ -97,5 +98,34 @@ def test_bad_choice_given_at_start_fails_reading_the_settings(ros_context):
     try:
         with pytest.raises(ConfigError, match="flow.method must be one of raft, dis"):
             read_settings(node)
+    finally:
+        node.destroy_node()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"window.stride": 3, "window.size": 4, "policy": "latest"}, "align_scale needs consecutive windows to share"),
+    ({"window.stride": 2}, "policy newest runs causal windows at stride 1"),
+    ({"window.size": 2}, "lookahead|align_scale"),
+    ({"queue.max_frames": 4}, "max_queue"),
+])
+def test_invalid_combinations_are_rejected_when_set(ros_context, changes, message):
+    node = GeoMotionNode(context=ros_context)
+    try:
+        before = {name: node.get_parameter(name).value for name in changes}
+        result = node.set_parameters_atomically([Parameter(name, value=value) for name, value in changes.items()])
+        assert not result.successful
+        assert re.search(message, result.reason), result.reason
+        assert {name: node.get_parameter(name).value for name in changes} == before
+    finally:
+        node.destroy_node()
+
+
+def test_a_valid_combination_set_in_order_is_accepted_before_configure(ros_context):
+    node = GeoMotionNode(context=ros_context)
+    try:
+        assert node.set_parameters([Parameter("policy", value="latest")])[0].successful
+        assert node.set_parameters([Parameter("window.stride", value=4)])[0].successful  # size 8: overlap 4
+        assert not node.set_parameters([Parameter("window.size", value=5)])[0].successful  # overlap 1
+        assert read_settings(node).window_stride == 4
     finally:
         node.destroy_node()

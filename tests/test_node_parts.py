@@ -12,7 +12,13 @@ from std_msgs.msg import Header  # noqa: E402
 
 from geomotion_ros import messages  # noqa: E402
 from geomotion_ros.diagnostics import PipelineMonitor, pipeline_status  # noqa: E402
-from geomotion_ros.pairing import CameraInfoTable  # noqa: E402
+from geomotion_ros.pairing import (  # noqa: E402
+    CameraInfoCache,
+    CameraInfoTable,
+    camera_info_store,
+    message_filters_available,
+    usable_intrinsics,
+)
 from geomotion_ros.tracking import FrameTracker, TrackedFrame  # noqa: E402
 from ros_harness import camera_info_for, davis_frames, stamped_image  # noqa: E402
 
@@ -50,9 +56,17 @@ def test_tracker_withdraw_keeps_the_numbering_in_step_with_the_engine():
     assert tracker.add(frame) == 2
 
 
-def test_camera_info_pairs_by_exact_stamp_then_falls_back_to_the_latest(davis_root):
+STORES = [
+    pytest.param(CameraInfoTable, id="table"),
+    pytest.param(CameraInfoCache, id="message_filters.Cache", marks=pytest.mark.skipif(
+        not message_filters_available(), reason="message_filters is not importable (ROS 2 from apt only)")),
+]
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_camera_info_pairs_by_exact_stamp_then_falls_back_to_the_latest(davis_root, store):
     rgb = davis_frames(davis_root, "camel", 1, (214, 120))[0]
-    table = CameraInfoTable(capacity=2)
+    table = store(capacity=2)
     assert table.lookup(header_at(1).stamp) is None
     infos = [camera_info_for(stamped_image(rgb, second, 5)) for second in (1, 2, 3)]
     for info in infos:
@@ -62,6 +76,25 @@ def test_camera_info_pairs_by_exact_stamp_then_falls_back_to_the_latest(davis_ro
     k = table.intrinsics(header_at(3, 5).stamp, 214, 120)
     np.testing.assert_allclose(k, [[0.8 * 214, 0, 107], [0, 0.8 * 214, 60], [0, 0, 1]])
     assert table.intrinsics(header_at(3, 5).stamp, 640, 480) is None  # another size
+
+
+def test_the_node_uses_message_filters_exactly_where_it_is_importable():
+    expected = CameraInfoCache if message_filters_available() else CameraInfoTable
+    assert type(camera_info_store()) is expected
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_camera_info_with_non_finite_or_zero_focal_gives_no_intrinsics(davis_root, store):
+    rgb = davis_frames(davis_root, "camel", 1, (214, 120))[0]
+    info = camera_info_for(stamped_image(rgb, 4, 0))
+    assert usable_intrinsics(info) is not None
+    for k in ([float("nan")] * 9, [0.0] * 9, [1e3, 0, 107, 0, float("inf"), 60, 0, 0, 1]):
+        info.k = k
+        assert usable_intrinsics(info) is None
+        table = store()
+        table.add(info)
+        assert table.intrinsics(header_at(4).stamp, 214, 120) is None  # no "got shape (3, 3)" rejection
+        assert table.lookup(header_at(4).stamp) is info  # still republished with the mask
 
 
 def test_mask_camera_info_takes_the_mask_header(davis_root):
@@ -83,6 +116,46 @@ def test_pose_message_carries_the_camera_to_world_transform():
     assert (msg.pose.position.x, msg.pose.position.y, msg.pose.position.z) == (1.5, -2.0, 0.25)
 
 
+def forward_motion(steps: int, step: float = 0.5) -> np.ndarray:
+    """Camera-to-world optical poses of a camera driving forward (optical +z), yawing left slowly."""
+    poses = np.repeat(np.eye(4)[None], steps, axis=0)
+    for i in range(steps):
+        # yaw left = rotation about the body z (up) axis = about optical -y
+        poses[i, :3, :3] = Rotation.from_rotvec([0.0, -0.05 * i, 0.0]).as_matrix()
+        poses[i, :3, 3] = [0.0, 0.0, step * i]
+    return poses
+
+
+def test_odometry_pose_follows_rep_103_axes():
+    poses = np.stack([messages.odom_pose(pose) for pose in forward_motion(5)])
+    np.testing.assert_allclose(poses[:, :3, 3], [[0.5 * i, 0, 0] for i in range(5)], atol=1e-12)  # forward is +x
+    # the camera's optical axis (its z) points along odometry +x at the start; yaw left turns it to +y
+    np.testing.assert_allclose(poses[0, :3, 2], [1, 0, 0], atol=1e-12)
+    assert poses[4, 1, 2] > 0.15
+    # the optical y axis (down) is odometry -z; the optical x axis (right) is odometry -y
+    np.testing.assert_allclose(poses[0, :3, 1], [0, 0, -1], atol=1e-12)
+    np.testing.assert_allclose(poses[0, :3, 0], [0, -1, 0], atol=1e-12)
+    assert np.isclose(np.linalg.det(messages.OPTICAL_TO_BODY), 1.0)
+
+
+def test_transform_and_odometry_messages_carry_the_same_pose():
+    pose = messages.odom_pose(forward_motion(4)[3])
+    header = header_at(12, 34)
+    tf = messages.transform_stamped(pose, header, "geomotion_odom", "camera_optical")
+    assert (tf.header.frame_id, tf.child_frame_id, tf.header.stamp.sec, tf.header.stamp.nanosec) == \
+        ("geomotion_odom", "camera_optical", 12, 34)
+    t, r = tf.transform.translation, tf.transform.rotation
+    np.testing.assert_allclose([t.x, t.y, t.z], pose[:3, 3], atol=1e-12)
+    np.testing.assert_allclose(Rotation.from_quat([r.x, r.y, r.z, r.w]).as_matrix(), pose[:3, :3], atol=1e-12)
+    odometry = messages.odometry(pose, header, "geomotion_odom", "camera_optical")
+    assert (odometry.header.frame_id, odometry.child_frame_id) == ("geomotion_odom", "camera_optical")
+    p, q = odometry.pose.pose.position, odometry.pose.pose.orientation
+    assert [p.x, p.y, p.z, q.x, q.y, q.z, q.w] == [t.x, t.y, t.z, r.x, r.y, r.z, r.w]
+    covariance = np.asarray(odometry.pose.covariance).reshape(6, 6)
+    assert np.all(np.diag(covariance)[:3] == messages.UNKNOWN_SCALE_VARIANCE)  # scale is arbitrary
+    assert np.all(np.diag(covariance)[3:] < 1.0)
+
+
 def test_static_points_leave_out_moving_and_invalid_pixels():
     points = np.arange(4 * 6 * 3, dtype=np.float32).reshape(4, 6, 3)
     points[0, 0] = np.nan
@@ -90,8 +163,9 @@ def test_static_points_leave_out_moving_and_invalid_pixels():
     mask[2:, :] = 255
     cloud = messages.static_points(points, mask, stride=2, header=header_at(1), frame_id="geomotion_odom")
     xyz = np.frombuffer(cloud.data, np.float32).reshape(-1, 3)
-    expected = points[0:2:2, ::2].reshape(-1, 3)[1:]  # row 0 only (rows 2+ move), first point is NaN
-    np.testing.assert_array_equal(xyz, expected)
+    optical = points[0:2:2, ::2].reshape(-1, 3)[1:]  # row 0 only (rows 2+ move), first point is NaN
+    # REP 103 odometry axes: x = optical z (forward), y = -optical x (left), z = -optical y (up)
+    np.testing.assert_array_equal(xyz, np.stack([optical[:, 2], -optical[:, 0], -optical[:, 1]], axis=1))
     assert (cloud.width, cloud.height, cloud.point_step, cloud.row_step) == (2, 1, 12, 24)
     assert [f.name for f in cloud.fields] == ["x", "y", "z"]
 
