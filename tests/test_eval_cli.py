@@ -95,6 +95,7 @@ def test_eval_benchmark_layout_with_protocol(layout, tmp_path, capsys):
 )
 def test_eval_errors_are_one_line_exit_2(layout, tmp_path, capsys, arguments, message):
     arguments = [argument.format(root=layout) for argument in arguments]
+    (tmp_path / "pred").mkdir()
     assert main(["eval", *arguments, "--pred", str(tmp_path / "pred")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("geomotion eval: error:") and message in error and "\n" not in error

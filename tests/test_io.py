@@ -161,3 +161,98 @@ def test_overlay_tints_only_the_mask_and_writes_a_video(tmp_path: Path, davis_fr
         for image in davis_frames:
             writer.write(image, mask)
     assert len(list(open_frames(tmp_path / "overlay.mp4"))) == len(davis_frames)
+
+
+def _jpeg_files(folder: Path, frames: np.ndarray) -> list[Path]:
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for index, frame in enumerate(frames):
+        paths.append(folder / f"{index:03d}.jpg")
+        cv2.imwrite(str(paths[-1]), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    return paths
+
+
+def test_skipped_files_keep_the_later_stamps(tmp_path: Path, davis_frames: np.ndarray) -> None:
+    """After a zero-byte frame the later frames were stamped one period early (issue 18, item 14)."""
+    paths = _jpeg_files(tmp_path / "frames", davis_frames[:, ::4, ::4])
+    paths[1].write_bytes(b"")
+    frames = list(open_frames(tmp_path / "frames", fps=10.0))
+    assert [f.name for f in frames] == ["000", "002", "003", "004"]
+    assert [f.index for f in frames] == [0, 1, 2, 3]
+    np.testing.assert_allclose([f.stamp for f in frames], [0.0, 0.2, 0.3, 0.4])
+
+
+def test_truncated_jpeg_is_skipped_not_used_half_grey(tmp_path: Path, davis_frames: np.ndarray) -> None:
+    """OpenCV decodes a cut JPEG as a partly grey picture; it must be skipped (issue 18, item 14)."""
+    paths = _jpeg_files(tmp_path / "frames", davis_frames[:3])
+    data = paths[1].read_bytes()
+    paths[1].write_bytes(data[: len(data) // 2])
+    assert cv2.imread(str(paths[1])) is not None  # what the reader used to take as a frame
+    source = open_frames(tmp_path / "frames")
+    assert [f.name for f in source] == ["000", "002"] and source.skipped == 1
+
+
+def test_truncated_png_and_leading_bad_files_are_skipped(tmp_path: Path, davis_frames: np.ndarray) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, frame in enumerate(davis_frames[:3, ::8, ::8]):
+        write_png(folder / f"{index}.png", frame)
+    (folder / "0.png").write_bytes(b"")  # the first file is bad too: the size comes from the next one
+    data = (folder / "2.png").read_bytes()
+    (folder / "2.png").write_bytes(data[:-20])
+    source = open_frames(folder)
+    assert [f.name for f in source] == ["1"] and source.skipped == 2
+    assert (source.height, source.width) == davis_frames[0, ::8, ::8].shape[:2]
+
+
+def test_folder_of_only_bad_files_and_unreadable_folder_are_input_errors(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"")
+    (folder / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(InputError, match="none of the 2 image files can be decoded"):
+        open_frames(folder)
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", refuse)  # as a folder without read permission (tests may run as root)
+    with pytest.raises(InputError, match="cannot read folder .*Permission denied"):
+        open_frames(folder)
+
+
+def test_frame_reader_fuzz(tmp_path: Path, davis_frames: np.ndarray) -> None:
+    """Random, truncated, zero-byte and odd-sized image files: the reader yields only whole frames of
+    the stream's size, stamps by file position, counts every other file, and never raises."""
+    rng = np.random.default_rng(18)
+    good = cv2.cvtColor(davis_frames[0, ::8, ::8], cv2.COLOR_RGB2BGR)
+    for trial in range(12):
+        folder = tmp_path / f"trial{trial}"
+        folder.mkdir()
+        expected_good = []
+        for position in range(8):
+            suffix = (".jpg", ".png")[int(rng.integers(2))]
+            path = folder / f"{position:02d}{suffix}"
+            encoded = cv2.imencode(suffix, good)[1].tobytes()
+            kind = int(rng.integers(6)) if position else 0  # the first one is whole: it sets the size
+            if kind == 0:
+                path.write_bytes(encoded)
+                expected_good.append(position)
+            elif kind == 1:
+                path.write_bytes(b"")
+            elif kind == 2:
+                path.write_bytes(encoded[: int(rng.integers(1, len(encoded) - 16))])
+            elif kind == 3:
+                path.write_bytes(rng.bytes(int(rng.integers(1, 4096))))
+            elif kind == 4:  # a valid image of another (odd) size
+                height, width = (int(v) for v in rng.integers(1, 97, size=2))
+                path.write_bytes(cv2.imencode(suffix, rng.integers(0, 256, (height, width, 3), np.uint8))[1].tobytes())
+                if (height, width) == good.shape[:2]:
+                    expected_good.append(position)
+            else:  # random bytes behind a real header
+                path.write_bytes(encoded[:32] + rng.bytes(int(rng.integers(0, 2048))))
+        source = open_frames(folder, fps=5.0)
+        frames = list(source)
+        assert all(f.image.shape == good.shape and f.image.dtype == np.uint8 for f in frames)
+        assert [round(f.stamp * 5) for f in frames] == expected_good
+        assert source.skipped == 8 - len(frames)

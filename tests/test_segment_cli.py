@@ -130,7 +130,7 @@ def _assert_clean_failure(result: subprocess.CompletedProcess, *fragments: str) 
 
 
 def test_missing_input_fails_cleanly(tmp_path: Path) -> None:
-    _assert_clean_failure(_run_cli(str(tmp_path / "absent.mp4"), "-o", str(tmp_path / "out")), "input not found")
+    _assert_clean_failure(_run_cli(str(tmp_path / "absent.mp4"), "-o", str(tmp_path / "out")), "absent.mp4 does not exist")
 
 
 @pytest.mark.parametrize("kind", ["garbage", "zero_frames"])

@@ -75,7 +75,10 @@ def describe_os_error(error: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI: user errors print one line and return 2, other failures one line and 1."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version, or a refused value (one line already printed)
+        return stop.code if isinstance(stop.code, int) else EXIT_USER_ERROR
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

@@ -16,7 +16,7 @@ REPORT_FILES = {"json": "report.json", "csv": "per_sequence.csv", "plot": "jf_pe
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `benchmark` parser: the `segment` backend and protocol options plus evaluation."""
-    from geomotion_core.cli.segment import add_backend_arguments, add_protocol_arguments
+    from geomotion_core.cli.segment import add_backend_arguments, add_overwrite_argument, add_protocol_arguments
 
     parser = subparsers.add_parser(
         "benchmark",
@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--per-frame", action="store_true", help="per-frame J, F and timing lists in the JSON")
     parser.add_argument("--workers", type=option_types.WORKERS, metavar="N", help="threads scoring sequences (default: CPU count)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    add_overwrite_argument(parser)
     parser.set_defaults(func=run)
 
 

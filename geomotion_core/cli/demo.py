@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     frames_dir, truth_dir = write_clip(clip, output / "clip")
     backend, reason = choose_backend(args.device)
     print(f"demo: {args.frames} synthetic frames in {frames_dir}; backend {backend.backend} ({reason})")
-    summary = segment_to_folder(frames_dir, output / "segmentation", SegmentOptions(backend=backend, progress=args.progress))
+    options = SegmentOptions(backend=backend, progress=args.progress, overwrite=True)  # the demo's own folder
+    summary = segment_to_folder(frames_dir, output / "segmentation", options)
     names = [f"{index:05d}" for index in range(args.frames)]
     predicted = read_masks(summary.outputs["masks"], names)
     scores = score_masks(predicted, clip.masks)

@@ -107,7 +107,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     outputs.add_argument("--fps", type=option_types.FRAME_RATE, help="frame rate for timestamps of image inputs (default: 30)")
     outputs.add_argument("--max-frames", type=option_types.FRAME_COUNT, help="stop after this many frames")
     outputs.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_overwrite_argument(outputs)
     parser.set_defaults(func=run)
+
+
+def add_overwrite_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--overwrite``: replace earlier results in the output folder (refused without it)."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the results of an earlier run in the output folder (they are kept until "
+                             "this run is complete)")
 
 
 def segment_options_from_args(args: argparse.Namespace) -> SegmentOptions:
@@ -127,6 +135,7 @@ def segment_options_from_args(args: argparse.Namespace) -> SegmentOptions:
         fps=args.fps,
         max_frames=args.max_frames,
         progress=args.progress,
+        overwrite=args.overwrite,
     )
 
 

@@ -14,6 +14,7 @@ import torch
 from geomotion_core.errors import ConfigError, InputError
 from geomotion_core.flow.base import FlowEstimator
 
+OPENCV_MIN_SIDE = 12  # OpenCV's DIS refuses frames smaller than this
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -78,6 +79,9 @@ class DISFlow:
     def __init__(self, config: DISConfig | None = None) -> None:
         self.config = config or DISConfig()
         self._dis = self.config.create()
+        # OpenCV crashes (segmentation fault) when the finest pyramid level is coarser than the
+        # coarsest one it can build, i.e. when the short side is below patch size * 2^finest scale.
+        self.min_side = max(OPENCV_MIN_SIDE, self._dis.getPatchSize() << self._dis.getFinestScale())
 
     def prepare(self, rgb: np.ndarray) -> np.ndarray:
         """``[H, W, 3]`` uint8 RGB -> the uint8 grayscale frame DIS works on (resized by ``scale``)."""
@@ -91,6 +95,9 @@ class DISFlow:
         """Flow ``[H, W, 2]`` float32 (u, v) from ``gray_a`` to ``gray_b`` (uint8, one size)."""
         if gray_a.shape != gray_b.shape or gray_a.ndim != 2 or gray_a.dtype != np.uint8:
             raise InputError(f"DIS needs two uint8 grayscale frames of one size, got {gray_a.shape} and {gray_b.shape}")
+        if min(gray_a.shape) < self.min_side:
+            raise InputError(f"frames of {gray_a.shape[1]}x{gray_a.shape[0]} pixels are too small for DIS optical flow "
+                             f"(at least {self.min_side} pixels a side where the flow is computed)")
         return self._dis.calc(gray_a, gray_b, None)
 
 

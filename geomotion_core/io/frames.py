@@ -2,7 +2,9 @@
 
 Every reader streams: at most one decoded frame is held at a time, so memory does not grow with
 the length of the input. Frames carry the name their outputs are written under (the file stem for
-image inputs, the zero-padded index ``%05d`` for videos) and a timestamp in seconds.
+image inputs, the zero-padded index ``%05d`` for videos) and a timestamp in seconds: an image's
+stamp is its position in the sorted file list over the frame rate, so a skipped file (empty,
+truncated, undecodable or of another size; logged and counted) does not shift the later stamps.
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from geomotion_core.errors import InputError
 
 LOGGER = logging.getLogger(__name__)
 
+JPEG_END = b"\xff\xd9"  # the end-of-image marker: a JPEG without it was cut short
+PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk and its CRC close every complete PNG
+TAIL_BYTES = 64  # how much of a file's end is read to check it is complete
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 GLOB_CHARACTERS = frozenset("*?[")
 DEFAULT_FPS = 30.0
@@ -67,9 +72,10 @@ class ImageSequenceSource(FrameSource):
         _check_unique_stems(self.paths)
         self.fps = fps
         self.skipped = 0
-        first = _read_image(self.paths[0])
+        first = next((image for image in map(_read_image, self.paths) if image is not None), None)
         if first is None:
-            raise InputError(f"cannot decode the first frame {self.paths[0]}")
+            raise InputError(f"none of the {len(self.paths)} image files can be decoded "
+                             f"(empty, truncated or corrupt), e.g. {self.paths[0]}")
         self.height, self.width = first.shape[:2]
 
     def __len__(self) -> int:
@@ -78,14 +84,15 @@ class ImageSequenceSource(FrameSource):
     def __iter__(self) -> Iterator[Frame]:
         self.skipped = 0
         index = 0
-        for path in self.paths:
+        for position, path in enumerate(self.paths):
             image = _read_image(path)
             if image is None or image.shape[:2] != (self.height, self.width):
-                reason = "cannot be decoded" if image is None else f"has size {image.shape[1]}x{image.shape[0]}"
+                reason = ("is empty, truncated or cannot be decoded" if image is None
+                          else f"has size {image.shape[1]}x{image.shape[0]}")
                 LOGGER.warning("skipping frame %s: it %s (stream is %dx%d)", path, reason, self.width, self.height)
                 self.skipped += 1
                 continue
-            yield Frame(index=index, name=path.stem, stamp=index / self.fps, image=image)
+            yield Frame(index=index, name=path.stem, stamp=position / self.fps, image=image)
             index += 1
 
 
@@ -106,7 +113,7 @@ class VideoSource(FrameSource):
             self.frame_count = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 1)
         finally:
             capture.release()
-        self.fps = fps if math.isfinite(fps) and fps > 0 else fallback_fps
+        self.fps = fps if math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS else fallback_fps
         self.height, self.width = first.shape[:2]
 
     def __len__(self) -> int:
@@ -143,7 +150,10 @@ def open_frames(source: str | Path, fps: float | None = None) -> FrameSource:
     text = str(source)
     path = Path(text).expanduser()
     if path.is_dir():
-        paths = _image_files(path.iterdir())
+        try:
+            paths = _image_files(path.iterdir())
+        except OSError as exc:
+            raise InputError(f"cannot read folder {path}: {exc.strerror or exc}") from None
         if not paths:
             raise InputError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
         return ImageSequenceSource(paths, rate)
@@ -173,7 +183,29 @@ def _check_unique_stems(paths: Sequence[Path]) -> None:
 
 
 def _read_image(path: Path) -> np.ndarray | None:
+    """The RGB image of a complete, decodable file; None otherwise (OpenCV would decode a cut
+    JPEG as a partly grey image, so JPEG and PNG files must end with their closing marker)."""
     import cv2
 
+    if not _is_complete(path):
+        return None
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _is_complete(path: Path) -> bool:
+    """False for an empty or unreadable file, and for a JPEG or PNG without its closing marker."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+            handle.seek(0, 2)
+            handle.seek(max(handle.tell() - TAIL_BYTES, 0))
+            tail = handle.read()
+    except OSError as exc:
+        LOGGER.warning("cannot read %s: %s", path, exc.strerror or exc)
+        return False
+    if head.startswith(b"\xff\xd8"):
+        return JPEG_END in tail  # in the tail: some writers pad or append a few bytes after it
+    if head.startswith(b"\x89PNG"):
+        return PNG_END in tail
+    return bool(head)

@@ -45,6 +45,21 @@ class OverlayVideoWriter:
     def close(self) -> None:
         self._writer.release()
 
+    def verify(self, frames: int) -> None:
+        """Raise if the closed file does not hold ``frames`` playable frames (e.g. the disk filled up).
+
+        OpenCV's writer does not report failed writes, so the file is opened again and counted.
+        """
+        import cv2
+
+        capture = cv2.VideoCapture(str(self.path))
+        try:
+            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+        finally:
+            capture.release()
+        if frames and count != frames:
+            raise GeoMotionError(f"{self.path} holds {count} of the {frames} frames written (is the disk full?)")
+
     def __enter__(self) -> "OverlayVideoWriter":
         return self
 

@@ -1,7 +1,20 @@
-"""Everything ``geomotion segment`` writes into its output folder, written as results arrive."""
+"""Everything ``geomotion segment`` writes into its output folder, written as results arrive.
+
+A run never writes into the output folder directly (:class:`OutputFolder`): it locks the folder,
+writes into a hidden staging folder inside it, and only when every file is complete moves the
+files into place and writes ``run.json`` with ``"status": "complete"`` last. Existing results
+are refused unless ``overwrite`` is set, and are replaced only once the new run is complete. A run
+that fails after some frames keeps them in ``partial/`` with a ``run.json`` saying
+``"status": "partial"`` and why; a run that fails before its first frame leaves nothing behind.
+"""
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
+import os
+import shutil
+import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +32,10 @@ from geomotion_core.types import FrameResult
 
 LOGGER = logging.getLogger(__name__)
 
+OUTPUT_NAMES = ("masks", "probability", "trajectory.txt", "poses.json", "overlay.mp4", "static_points.ply")
+RUN_FILE = "run.json"  # written last: its "status" says whether the outputs beside it are complete
+PARTIAL_DIR = "partial"  # what a failed run had produced, with its own run.json
+STAGING_DIR = ".geomotion-staging"  # where a run writes until it is complete
 POINT_STRIDE = 4  # keep every 4th pixel in both directions for the point cloud
 PENDING_WRITES = 16  # frames whose files may be waiting to be written (bounds the memory held)
 
@@ -52,6 +69,125 @@ class BackgroundJobs:
         self._pool.shutdown()
         if failure is not None:
             raise failure
+
+
+class OutputFolder:
+    """An output folder owned by one run: locked, staged, committed or kept as partial.
+
+    :meth:`open` refuses a path that is a file, a folder being written by another run, and (unless
+    ``overwrite``) a folder that holds results; it creates the staging folder. The run writes into
+    :attr:`staging`; then :meth:`commit` or :meth:`abandon`.
+    """
+
+    def __init__(self, path: str | Path, overwrite: bool = False) -> None:
+        self.path = Path(path)
+        self.overwrite = overwrite
+        self.staging = self.path / STAGING_DIR
+        self._lock_fd: int | None = None
+        self._created = False
+
+    def check(self) -> None:
+        """Refuse the folder early (before a model is loaded) if this run may not write into it."""
+        if self.path.exists() and not self.path.is_dir():
+            raise GeoMotionError(f"output {self.path} is a file, not a folder")
+        held = self.existing_results()
+        if held and not self.overwrite:
+            raise GeoMotionError(f"output folder {self.path} already holds results ({', '.join(held)}); "
+                                 "pass --overwrite to replace them")
+
+    def existing_results(self) -> list[str]:
+        """Names of a previous run's outputs in the folder (``partial/`` aside)."""
+        return [name for name in (*OUTPUT_NAMES, RUN_FILE) if (self.path / name).exists()]
+
+    def open(self) -> Path:
+        """Check, create and lock the folder; return a fresh staging folder."""
+        self.check()
+        try:
+            self._created = not self.path.exists()
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(self.path, os.O_RDONLY)
+        except OSError as exc:
+            raise GeoMotionError(f"cannot create output folder {self.path}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._unlock()
+            raise GeoMotionError(f"output folder {self.path} is being written by another geomotion run") from None
+        self.check()  # again, under the lock: another run may have finished in between
+        shutil.rmtree(self.staging, ignore_errors=True)  # left by a run that was killed
+        self.staging.mkdir()
+        return self.staging
+
+    def commit(self, record: dict) -> None:
+        """Replace the previous results by the staged ones; ``run.json`` (complete) goes last."""
+        try:
+            self._remove(RUN_FILE)
+            for name in (*OUTPUT_NAMES, PARTIAL_DIR):
+                self._remove(name)
+            for entry in self.staging.iterdir():
+                entry.rename(self.path / entry.name)
+            write_json_atomic(self.path / RUN_FILE, {"status": "complete", **record})
+            self.staging.rmdir()
+        finally:
+            self._unlock()
+
+    def abandon(self, record: dict, error: BaseException) -> Path | None:
+        """After a failure: keep what was staged in ``partial/`` (marked partial), or nothing at all."""
+        try:
+            if not record.get("frames"):
+                shutil.rmtree(self.staging, ignore_errors=True)
+                if self._created:
+                    _remove_empty_folder(self.path)
+                return None
+            partial = self.path / PARTIAL_DIR
+            shutil.rmtree(partial, ignore_errors=True)
+            self.staging.rename(partial)
+            reason = f"{type(error).__name__}: {error}" if not isinstance(error, GeoMotionError) else str(error)
+            try:
+                write_json_atomic(partial / RUN_FILE, {"status": "partial", **record, "error": reason})
+            except OSError as exc:  # e.g. the disk is full: the missing run.json marks it incomplete too
+                LOGGER.warning("cannot write %s: %s", partial / RUN_FILE, exc)
+            LOGGER.warning("the run stopped after %d frames; what it wrote is in %s (not complete)",
+                           record["frames"], partial)
+            return partial
+        finally:
+            self._unlock()
+
+    def _remove(self, name: str) -> None:
+        target = self.path / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+
+
+def _remove_empty_folder(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass  # not empty: it holds something this run did not write
+
+
+def write_json_atomic(path: Path, document: dict) -> None:
+    """Write JSON to a temporary file beside ``path``, then rename it into place."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def run_record(frames: int, started: float, backend: str) -> dict:
+    """What ``run.json`` says about a run besides its status."""
+    return {"frames": frames, "backend": backend, "seconds": round(time.perf_counter() - started, 3),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
 class SegmentationWriter:
@@ -134,6 +270,7 @@ class SegmentationWriter:
         write_poses_json(outputs["poses"], self._pose_records)
         if self.overlay is not None:
             self.overlay.close()
+            self.overlay.verify(self.frames_written)
             outputs["overlay"] = self.overlay.path
         if self._points:
             outputs["points"] = self.out_dir / "static_points.ply"

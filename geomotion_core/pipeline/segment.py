@@ -1,6 +1,7 @@
 """Segment a video, frame folder or glob into an output folder (``geomotion segment``)."""
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from itertools import islice
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 import numpy as np
 
 from geomotion_core.backend import BackendOptions, MotionBackend, build_backend
-from geomotion_core.errors import ConfigError
+from geomotion_core.errors import ConfigError, InputError
 from geomotion_core.io.frames import MAX_FPS, MIN_FPS, Frame, open_frames
 from geomotion_core.pipeline.official import (
     DEFAULT_CHUNK_SIZE,
@@ -20,7 +21,7 @@ from geomotion_core.pipeline.official import (
     Chunk,
     protocol_chunks,
 )
-from geomotion_core.pipeline.outputs import SegmentationWriter
+from geomotion_core.pipeline.outputs import OutputFolder, SegmentationWriter, run_record
 from geomotion_core.types import FrameResult
 
 if TYPE_CHECKING:
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
 
 # per-frame timings of the streaming engine that are not stages: the whole backend call (which the
 # stages already cover) and the frame's latency
+LOGGER = logging.getLogger(__name__)
 NOT_STAGES = frozenset({"backend", "latency"})
+MIN_FRAME_SIDE = 16  # smaller frames cannot be segmented (flow and the network need some pixels)
 
 
 @dataclass
@@ -49,6 +52,7 @@ class SegmentOptions:
     fps: float | None = None  # timestamps of image inputs (and of videos without a rate)
     max_frames: int | None = None
     progress: bool = True
+    overwrite: bool = False  # replace the results of an earlier run in the output folder
 
     def validate(self) -> None:
         """Raise ConfigError on an impossible combination."""
@@ -138,24 +142,30 @@ def segment_to_folder(
     """Segment ``source`` (video, frame folder or glob) and write every output into ``out_dir``.
 
     ``backend`` and ``refiner``, when given, are used instead of building them from ``options``
-    (to segment many sequences with one loaded model); a backend is ``reset()`` first.
+    (to segment many sequences with one loaded model); a backend is ``reset()`` first. Outputs are
+    staged and moved into place when complete (see :class:`OutputFolder`).
     """
     from tqdm import tqdm
 
     options.validate()
     started = time.perf_counter()
+    folder = OutputFolder(out_dir, options.overwrite)
+    folder.check()
     reader = open_frames(source, options.fps)
+    _check_frame_size(reader.width, reader.height)
     if backend is None:
         backend = build_backend(replace(options.backend, points=options.backend.points or options.points))
     else:
         backend.reset()
     if options.sam2 and refiner is None:
         refiner = _build_refiner(options)
+    backend_name = getattr(backend, "name", options.backend.backend)
     stopwatch = _Stopwatch()
     stopwatch.add("load", time.perf_counter() - started)
     total = len(reader) if options.max_frames is None else min(len(reader), options.max_frames)
     stream = stopwatch.timed_frames(islice(reader, options.max_frames))
-    writer = SegmentationWriter(Path(out_dir), reader.fps, reader.width, reader.height, options.overlay, options.points)
+    staging = folder.open()
+    writer = SegmentationWriter(staging, reader.fps, reader.width, reader.height, options.overlay, options.points)
     frame_timings: list[dict[str, float]] = []
     try:
         with tqdm(total=total, unit="frame", desc="segment", disable=not options.progress) as bar:
@@ -172,18 +182,36 @@ def segment_to_folder(
                         stopwatch.add(stage, seconds)
                 frame_timings.append(result.timings)
                 bar.update(1)
-    finally:
-        outputs = writer.close()
+        staged = writer.close()
+    except BaseException as error:
+        _close_after_failure(writer)
+        folder.abandon(run_record(writer.frames_written, started, backend_name), error)
+        raise
+    folder.commit(run_record(writer.frames_written, started, backend_name))
     return SegmentSummary(
         frames=writer.frames_written,
         fps=reader.fps,
         seconds=time.perf_counter() - started,
         stage_seconds=stopwatch.seconds,
         frame_timings=frame_timings,
-        outputs=outputs,
-        backend=getattr(backend, "name", options.backend.backend),
+        outputs={name: folder.path / path.relative_to(staging) for name, path in staged.items()},
+        backend=backend_name,
         skipped=reader.skipped,
     )
+
+
+def _check_frame_size(width: int, height: int) -> None:
+    if min(width, height) < MIN_FRAME_SIDE:
+        raise InputError(f"frames of {width}x{height} pixels are too small to segment "
+                         f"(at least {MIN_FRAME_SIDE} pixels a side)")
+
+
+def _close_after_failure(writer: SegmentationWriter) -> None:
+    """Finish what can be finished after a failed run; the run's own error is the one reported."""
+    try:
+        writer.close()
+    except Exception as error:  # noqa: BLE001 - secondary to the error being raised
+        LOGGER.warning("while stopping after an error: %s", error)
 
 
 def _chunked_results(
