@@ -487,10 +487,11 @@ class GeoMotionNode(LifecycleNode):
         topic, expected = self._input_topics[0]
         problem = f"no image for {silence:.1f} s on {topic} ({expected})"
         types = sorted({info.topic_type for info in self.get_publishers_info_by_topic(topic)})
+        wrong = [kind for kind in types if kind != expected]
         if not types:
             problem += "; no publisher on it (check the remapping)"
-        elif expected not in types:
-            problem += f"; its publishers send {', '.join(types)}, not {expected} (wrong topic type)"
+        elif wrong:
+            problem += f"; publishers send {', '.join(wrong)} on it, not {expected} (wrong topic type)"
         else:
             problem += "; a publisher exists but nothing arrives (QoS, or the DDS profile on the camera side)"
         self.get_logger().warning(problem, throttle_duration_sec=10.0)
