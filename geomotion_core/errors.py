@@ -15,3 +15,7 @@ class InputError(GeoMotionError):
 
 class ConfigError(GeoMotionError):
     """An invalid configuration value."""
+
+
+class TrainingError(GeoMotionError):
+    """Training cannot go on, e.g. the loss or the gradients stopped being finite."""

@@ -46,6 +46,7 @@ class Progress:
     best_score: float | None = None
     best_step: int | None = None
     skipped_clips: int = 0  # unreadable training clips replaced by other draws (this rank)
+    skipped_steps: int = 0  # optimiser steps skipped for a non-finite loss or gradient (optim.non_finite=skip)
 
 
 def capture_rng() -> dict[str, Any]:
@@ -82,6 +83,11 @@ def write_checkpoint(
     """Write a checkpoint for ``progress.step`` and point ``links`` at it; returns its folder."""
     from geomotion_core.model import save_checkpoint
 
+    non_finite = [name for name, value in model.state_dict().items()
+                  if value.is_floating_point() and not torch.isfinite(value).all()]
+    if non_finite:
+        raise CheckpointError(f"refusing to save step {progress.step}: {len(non_finite)} tensor(s) hold NaN or "
+                              f"infinite values (e.g. {non_finite[0]}); the run diverged")
     folder = output_dir / CHECKPOINT_FOLDER / f"step-{progress.step:08d}"
     if not folder.is_dir():
         partial = folder.with_name(folder.name + ".partial")

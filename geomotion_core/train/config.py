@@ -8,6 +8,7 @@ once per epoch, gradient clip 1.0, per-GPU batch 1.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ FLOW_METHODS = ("raft", "dis")
 CROPS = ("center", "none")
 AUGMENTATIONS = ("none", "tri_view", "color_jitter")
 METRICS = ("J", "F", "J&F")
+NON_FINITE_ACTIONS = ("stop", "skip")
 
 
 @dataclass
@@ -145,12 +147,23 @@ class OptimConfig:
     epochs: int = 20
     batch_size: int = 1  # clips per process and micro-batch
     accumulate: int = 1  # micro-batches per optimiser step
+    non_finite: str = "stop"  # a NaN/inf loss or gradient: "stop" the run, or "skip" the step (counted)
+    max_skipped_steps: int = 10  # with "skip": this many such steps in a row stop the run
 
     def validate(self) -> None:
-        if self.lr <= 0 or self.min_lr < 0 or self.weight_decay < 0:
-            raise ConfigError("optim.lr must be positive, optim.min_lr and optim.weight_decay >= 0")
-        if len(self.betas) != 2:
-            raise ConfigError(f"optim.betas must have two values, got {self.betas}")
+        numbers = {"lr": self.lr, "min_lr": self.min_lr, "weight_decay": self.weight_decay,
+                   "grad_clip": self.grad_clip, **{f"betas[{i}]": beta for i, beta in enumerate(self.betas)}}
+        for name, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"optim.{name} must be a finite number, got {value!r}")
+        if self.lr <= 0 or self.min_lr < 0 or self.weight_decay < 0 or self.grad_clip < 0:
+            raise ConfigError("optim.lr must be positive, optim.min_lr, optim.weight_decay and optim.grad_clip >= 0")
+        if len(self.betas) != 2 or not all(0.0 <= beta < 1.0 for beta in self.betas):
+            raise ConfigError(f"optim.betas must be two values in [0, 1), got {self.betas}")
+        if self.non_finite not in NON_FINITE_ACTIONS:
+            raise ConfigError(f"optim.non_finite must be one of {', '.join(NON_FINITE_ACTIONS)}, got {self.non_finite!r}")
+        if self.max_skipped_steps < 1:
+            raise ConfigError(f"optim.max_skipped_steps must be >= 1, got {self.max_skipped_steps}")
         for name in ("epochs", "batch_size", "accumulate"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"optim.{name} must be >= 1, got {getattr(self, name)}")

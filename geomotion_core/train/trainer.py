@@ -29,7 +29,7 @@ import yaml
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from geomotion_core.errors import ConfigError, InputError
+from geomotion_core.errors import ConfigError, InputError, TrainingError
 from geomotion_core.eval.metrics import batch_scores
 from geomotion_core.pipeline.model_loading import read_model_config, resolve_device
 from geomotion_core.pipeline.preprocessing import imagenet_normalise
@@ -105,6 +105,7 @@ class Trainer:
         self.context.start(self.device)
         self.output_dir = Path(config.output_dir)
         self.autocast_dtype = self._autocast_dtype()
+        self._non_finite_streak = 0  # steps in a row with a non-finite loss or gradient
         self._build_data()
         self._build_model_and_optimiser(resolve_resume(config.resume, self.output_dir))
         self.criterion = MotionLoss(config.loss)
@@ -157,6 +158,7 @@ class Trainer:
             self.optimizer, T_max=optim.epochs, eta_min=optim.min_lr
         )
         if resume_from is not None:
+            _warn_about_changed_settings(resumed_state.get("config", {}), self.config)
             self.optimizer.load_state_dict(resumed_state["optimizer"])
             self.scheduler.load_state_dict(resumed_state["scheduler"])
             restore_rng(resumed_state["rng"])
@@ -276,7 +278,8 @@ class Trainer:
             for name, value in {"loss": loss, **parts}.items():
                 totals[name] = totals.get(name, 0.0) + value.detach() / accumulate
         grad_norm = self._clip_gradients()
-        self.optimizer.step()
+        if self._finite_step(totals["loss"], grad_norm):
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.progress.step += 1
         self.progress.batch_in_epoch += 1
@@ -307,6 +310,29 @@ class Trainer:
         with self._autocast():
             output = self.wrapped(imagenet_normalise(frames), flow)  # the DDP wrapper, never .module
         return self.criterion(output.conf[..., 0], target)
+
+    def _finite_step(self, loss: torch.Tensor, grad_norm: float) -> bool:
+        """Whether the loss and the gradient norm are finite on every rank; otherwise stop the run
+        (``optim.non_finite: stop``) or skip the step and count it (``skip``, up to
+        ``optim.max_skipped_steps`` in a row). No non-finite update reaches the weights."""
+        values = torch.stack([loss.detach().float(), torch.tensor(grad_norm, device=loss.device)])
+        if bool(torch.isfinite(self.context.mean(values)).all()):
+            self._non_finite_streak = 0
+            return True
+        optim = self.config.optim
+        step = self.progress.step + 1
+        problem = (f"step {step}: loss {float(loss):.4g}, gradient norm {grad_norm:.4g} (learning rate "
+                   f"{self.optimizer.param_groups[0]['lr']:.3g})")
+        self._non_finite_streak += 1
+        if optim.non_finite == "stop" or self._non_finite_streak > optim.max_skipped_steps:
+            streak = f" after {self._non_finite_streak} such steps in a row" if optim.non_finite == "skip" else ""
+            raise TrainingError(f"training diverged{streak}: {problem}; nothing non-finite was saved (lower "
+                                "the learning rate, or set optim.non_finite=skip to skip such steps)")
+        self.progress.skipped_steps += 1
+        LOGGER.warning("skipping %s (non-finite; %d skipped so far)", problem, self.progress.skipped_steps)
+        if self.writer is not None:
+            self.writer.add_scalar("train/skipped_steps", self.progress.skipped_steps, step)
+        return False
 
     def _clip_gradients(self) -> float:
         parameters = self.model.trainable_parameters()
@@ -395,3 +421,13 @@ class Trainer:
             return {}
         j, f = float(np.mean(sequence_j)), float(np.mean(sequence_f))
         return {"J": j, "F": f, "J&F": (j + f) / 2}
+
+
+def _warn_about_changed_settings(saved: dict, config: TrainConfig) -> None:
+    """A resumed run with another batch size or accumulation no longer continues the same run."""
+    saved_optim = saved.get("optim", {}) if isinstance(saved, dict) else {}
+    for name in ("batch_size", "accumulate"):
+        before, now = saved_optim.get(name), getattr(config.optim, name)
+        if before is not None and before != now:
+            LOGGER.warning("resuming with optim.%s %s, the checkpoint was trained with %s: the data order and "
+                           "the effective batch differ from the interrupted run", name, now, before)
