@@ -113,12 +113,14 @@ def pipeline_status(
     drops_expected: bool,
     input_problem: str | None = None,
     inputs: str = "",
+    window_ms: float = float("nan"),
 ) -> DiagnosticStatus:
     """One DiagnosticStatus with every counter.
 
     ERROR while not active; WARN while ``input_problem`` (e.g. no image for a while), after
     inference errors or rejected images, and after drops when the policy should not drop
     (``every_frame``); OK otherwise (``latest`` and ``newest`` skip frames by design).
+    ``window_ms`` is the mean backend time per window (with ``newest``: per processed frame).
     """
     if not active:
         level, message = DiagnosticStatus.ERROR, "not active"
@@ -148,6 +150,7 @@ def pipeline_status(
         "camera_infos_ignored": str(snapshot.camera_infos_ignored),
         "trajectory_restarts": str(snapshot.trajectory_restarts),
         "last_restart_cause": snapshot.last_restart,
+        "window_compute_ms": f"{window_ms:.1f}",
         "device": device,
         "window": window,
         "input_topics": inputs,

@@ -513,6 +513,7 @@ class GeoMotionNode(LifecycleNode):
             drops_expected=settings.policy != "every_frame",
             input_problem=self._input_problem(),
             inputs=", ".join(topic for topic, _ in self._input_topics),
+            window_ms=1000.0 * stats.backend_s / stats.windows if stats.windows else float("nan"),
         )
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
