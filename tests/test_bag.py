@@ -149,3 +149,106 @@ def test_cli_make_then_eval_writes_json(davis_root, tmp_path):
     missing = _run_cli("make", "--benchmark", "davis2016", "--data", str(davis_root), "--seq", "nope",
                        "-o", str(tmp_path / "x"))
     assert missing.returncode == 2 and "nope" in missing.stderr and "Traceback" not in missing.stderr
+
+
+# -- issue 18: termination by counting, bad messages skipped alike, bag make refusals ---------------
+
+def _small_frames(davis_root: Path, folder: Path, count: int, scale: int) -> tuple[list[Path], list[Path]]:
+    """The first ``count`` car-shadow frames and masks, shrunk ``scale`` times, as PNG files."""
+    frames = sorted((davis_root / "JPEGImages" / "480p" / SEQUENCE).glob("*.jpg"))[:count]
+    masks = sorted((davis_root / "Annotations" / "480p" / SEQUENCE).glob("*.png"))[:count]
+    written: tuple[list[Path], list[Path]] = ([], [])
+    for kind, paths, out in (("frames", frames, written[0]), ("masks", masks, written[1])):
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            image = cv2.resize(image, (image.shape[1] // scale, image.shape[0] // scale),
+                               interpolation=cv2.INTER_NEAREST)
+            out.append(folder / kind / f"{path.stem}.png")
+            cv2.imwrite(str(out[-1]), image)
+    return written
+
+
+HANG_BOUND_S = 120  # the replay used to stall 600 s before giving up; only a hang trips this
+
+
+@pytest.mark.parametrize("count,scale", [(6, 4), (10, 4), (12, 10)], ids=["6-frames", "10-frames", "85x48"])
+def test_dds_replay_ends_by_counting_with_every_frame_processed(davis_root, tmp_path, ros_domain, count, scale):
+    """Frames left after the last full window stalled the replay 600 s (item 3); frames still in
+    transit were not counted, and a 64x48 bag got 0/12 processed with "0 dropped" (item 4)."""
+    frames, masks = _small_frames(davis_root, tmp_path, count, scale)
+    write_sequence_bag(frames, tmp_path / "bag", masks, fps=10.0)
+    options = BagEvalOptions(bag=tmp_path / "bag", backend=BackendOptions(backend="geometric", device="cpu"))
+    report = evaluate_bag(options)  # default window 8, stride 4: 6 frames never fill a window
+    document = report.to_dict()
+    assert (document["frames"], document["processed"], document["dropped"]) == (count, count, 0)
+    assert document["missing_masks"] == 0
+    assert report.replay.wall_s < HANG_BOUND_S
+    assert max(o.latency_s for o in report.replay.outcomes) < report.replay.wall_s
+
+
+def _bag_with_a_bad_message(frames: list[Path], masks: list[Path], output: Path, bad: int) -> None:
+    """A bag like `bag make` writes, whose image ``bad`` has half its pixel data."""
+    from rosbags.rosbag2 import Writer
+
+    from geomotion_ros.bag.make import DEFAULT_START_NS, image_message, stamp_header
+    from geomotion_ros.bag.schema import IMAGE_TYPE, typestore
+
+    store = typestore()
+    with Writer(output, version=9) as writer:
+        images = writer.add_connection("/image", IMAGE_TYPE, typestore=store)
+        truth = writer.add_connection("/ground_truth/motion_mask", IMAGE_TYPE, typestore=store)
+        for index, (frame, mask) in enumerate(zip(frames, masks)):
+            stamp = DEFAULT_START_NS + index * 100_000_000
+            header = stamp_header(stamp, "camera")
+            message = image_message(cv2.imread(str(frame)), "bgr8", header)
+            if index == bad:
+                message.data = message.data[: len(message.data) // 2]
+            writer.write(images, stamp, store.serialize_cdr(message, IMAGE_TYPE))
+            gt = (cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE) > 0).astype(np.uint8) * 255
+            writer.write(truth, stamp, store.serialize_cdr(image_message(gt, "mono8", header), IMAGE_TYPE))
+
+
+def test_offline_and_dds_skip_the_same_bad_message(davis_root, tmp_path, ros_domain):
+    """`bag eval --offline` aborted the whole replay on a message the node skips (item 12)."""
+    frames, masks = _small_frames(davis_root, tmp_path, 8, 4)
+    _bag_with_a_bad_message(frames, masks, tmp_path / "bag", bad=3)
+    reports = {}
+    for offline in (True, False):
+        reports[offline] = evaluate_bag(BagEvalOptions(bag=tmp_path / "bag", offline=offline, window=4, stride=1,
+                                                       backend=BackendOptions(backend="geometric", device="cpu")))
+    stamps = {mode: sorted(o.stamp_ns for o in report.replay.outcomes) for mode, report in reports.items()}
+    assert stamps[True] == stamps[False] and len(stamps[True]) == 7
+    for report in reports.values():
+        document = report.to_dict()
+        assert (document["frames"], document["processed"], document["dropped"]) == (8, 7, 1)
+        assert document["missing_masks"] == 1
+
+
+@pytest.mark.parametrize("fps", [float("nan"), float("inf"), 1e-9, 0.0, -1.0, 1e9])
+def test_bag_make_refuses_bad_rates_and_leaves_nothing(davis_root, tmp_path, fps):
+    """nan and 1e-9 gave tracebacks and a half-written bag that blocked the rerun (item 11)."""
+    frames, masks = _sequence_files(davis_root)
+    with pytest.raises(InputError, match="fps must be in"):
+        write_sequence_bag(frames[:3], tmp_path / "bag", masks[:3], fps=fps)
+    assert list(tmp_path.iterdir()) == []
+    assert write_sequence_bag(frames[:3], tmp_path / "bag", masks[:3], fps=10.0).frames == 3
+
+
+def test_bag_make_failure_midway_leaves_no_bag(davis_root, tmp_path):
+    frames, masks = _sequence_files(davis_root)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"")
+    with pytest.raises(InputError, match="cannot read image"):
+        write_sequence_bag([frames[0], broken], tmp_path / "bag", fps=10.0)
+    assert [path.name for path in tmp_path.iterdir()] == ["broken.jpg"]
+
+
+@pytest.mark.parametrize("changes,match", [({"rate": -1.0}, "rate must be"), ({"rate": float("nan")}, "rate must be"),
+                                           ({"protocol": "nope"}, "protocol must be one of")])
+def test_bag_eval_refuses_bad_settings_before_replaying(sequence_bag, tmp_path, changes, match):
+    from geomotion_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
+        evaluate_bag(_options(sequence_bag, output=tmp_path / "out", **changes))
+    assert not (tmp_path / "out").exists()

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from geomotion_core.backend import BackendOptions, build_backend
-from geomotion_core.errors import InputError
+from geomotion_core.errors import ConfigError, InputError
 from geomotion_core.streaming import StreamingConfig
 from geomotion_ros.bag.outcome import BagReport, score_replay
 from geomotion_ros.bag.plots import write_plots
@@ -33,6 +34,16 @@ class BagEvalOptions:
     output: Path | None = None
     backend: BackendOptions = field(default_factory=BackendOptions)
 
+    def validate(self) -> None:
+        """Raise ConfigError for a value the replay cannot use, before anything is replayed."""
+        from geomotion_core.eval.protocols import PROTOCOLS
+
+        if not (math.isfinite(self.rate) and self.rate >= 0):
+            raise ConfigError(f"rate must be a finite number >= 0 (0: as fast as the node takes frames), got {self.rate}")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
+        self.backend.validate()
+
     def streaming_config(self) -> StreamingConfig:
         """The engine configuration of the replay."""
         config = StreamingConfig(window_size=self.window, stride=self.stride, policy=self.policy,
@@ -53,6 +64,7 @@ def _prepare_output(output: Path | None) -> Path | None:
 
 def evaluate_bag(options: BagEvalOptions) -> BagReport:
     """Replay ``options.bag`` and score it; without a ground-truth topic only latency and drops."""
+    options.validate()
     config = options.streaming_config()
     output_bag = _prepare_output(options.output)
     with BagReader(options.bag) as reader:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -11,11 +12,13 @@ import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from geomotion_core.errors import InputError
+from geomotion_core.io.frames import MAX_FPS, MIN_FPS
 from geomotion_ros.bag.schema import CAMERA_INFO_TYPE, IMAGE_TYPE, BagTopics, typestore
 
 LOGGER = logging.getLogger(__name__)
 STORAGES = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
 DEFAULT_START_NS = 1_700_000_000 * 10**9  # a fixed epoch so bags are reproducible
+MAX_STAMP_NS = (2**31 - 1) * 10**9  # builtin_interfaces/Time seconds are an int32
 
 
 @dataclass
@@ -89,19 +92,38 @@ def write_sequence_bag(
 
     Images are bgr8; masks are mono8 0/255 with the same header as their image; stamps are
     ``start_ns + i / fps``. Raises InputError on an unreadable file or an existing ``output``.
+    The bag is written under a temporary name beside ``output`` and renamed when complete, so a
+    failed run leaves nothing at ``output``.
     """
     if storage not in STORAGES:
         raise InputError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
-    if fps <= 0:
-        raise InputError(f"fps must be positive, got {fps}")
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise InputError(f"fps must be in [{MIN_FPS:g}, {MAX_FPS:g}], got {fps}")
     if not frames:
         raise InputError("no frames to write")
     if masks is not None and len(masks) != len(frames):
         raise InputError(f"{len(frames)} frames but {len(masks)} mask entries")
     if output.exists():
         raise InputError(f"{output} exists; choose another output path")
-    store = typestore()
     period_ns = round(1e9 / fps)
+    if start_ns + (len(frames) - 1) * period_ns > MAX_STAMP_NS:
+        raise InputError(f"{len(frames)} frames at {fps:g} fps run past the largest ROS time stamp")
+    staging = output.parent / f".{output.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir(parents=True)
+        written_masks = _write_bag(staging / output.name, frames, masks, period_ns, storage, frame_id, topics, start_ns)
+        (staging / output.name).rename(output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    LOGGER.info("wrote %d frames (%d with ground truth) to %s", len(frames), written_masks, output)
+    return BagSummary(output, len(frames), written_masks, (len(frames) - 1) * period_ns / 1e9, storage)
+
+
+def _write_bag(output: Path, frames: Sequence[Path], masks: Sequence[Path | None] | None, period_ns: int,
+               storage: str, frame_id: str, topics: BagTopics, start_ns: int) -> int:
+    """Write the bag at ``output``; returns the number of ground-truth masks written."""
+    store = typestore()
     written_masks = 0
     with Writer(output, version=9, storage_plugin=STORAGES[storage]) as writer:
         image_conn = writer.add_connection(topics.image, IMAGE_TYPE, typestore=store)
@@ -118,5 +140,4 @@ def write_sequence_bag(
                 mask = _read_mask(masks[index], pixels.shape[:2])
                 writer.write(mask_conn, stamp_ns, store.serialize_cdr(image_message(mask, "mono8", header), IMAGE_TYPE))
                 written_masks += 1
-    LOGGER.info("wrote %d frames (%d with ground truth) to %s", len(frames), written_masks, output)
-    return BagSummary(output, len(frames), written_masks, (len(frames) - 1) * period_ns / 1e9, storage)
+    return written_masks

@@ -1,17 +1,26 @@
-"""Replay a bag straight into the streaming engine, without DDS (`geomotion bag eval --offline`)."""
+"""Replay a bag straight into the streaming engine, without DDS (`geomotion bag eval --offline`).
+
+Bad messages are skipped as the node skips them: a message that cannot be decoded, or whose
+conversion (``geomotion_ros.conversions``) or admission by the engine raises InputError, is
+logged, counted as rejected (among the dropped frames) and the replay goes on.
+"""
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
 from geomotion_core.backend import MotionBackend
+from geomotion_core.errors import InputError
 from geomotion_core.streaming import StreamingConfig, StreamingSegmenter
 from geomotion_core.types import FrameResult
 from geomotion_ros.bag.outcome import FrameOutcome, ReplayOutcome
 from geomotion_ros.bag.read import BagReader
 from geomotion_ros.bag.record import OutputBag
+
+LOGGER = logging.getLogger(__name__)
 
 
 def replay_offline(
@@ -43,19 +52,35 @@ def replay_offline(
             if recorder:
                 recorder.write_result(nanoseconds, frame_id, result.mask, result.pose)
 
+    rejected = 0
+
+    def reject(error: InputError) -> None:
+        nonlocal rejected
+        rejected += 1
+        if rejected == 1 or rejected % 100 == 0:
+            LOGGER.warning("image rejected (%d so far): %s", rejected, error)
+
     started = time.perf_counter()
     try:
-        for image in tqdm(reader.images(connection), total=connection.msgcount, unit="frame", desc="replay"):
+        images = reader.images(connection, on_error=reject)
+        for image in tqdm(images, total=connection.msgcount, unit="frame", desc="replay"):
             stamp = image.stamp_ns / 1e9
-            frame_id = image.frame_id
             replay.input_stamps.append(image.stamp_ns)
-            stamp_ns[stamp] = image.stamp_ns
-            submitted_at[stamp] = time.perf_counter()
-            collect(engine.push(image.rgb(), stamp))
+            try:
+                rgb = image.rgb()
+                stamp_ns[stamp] = image.stamp_ns
+                submitted_at[stamp] = time.perf_counter()
+                collect(engine.push(rgb, stamp))
+            except InputError as error:
+                stamp_ns.pop(stamp, None)
+                submitted_at.pop(stamp, None)
+                reject(error)
+                continue
+            frame_id = image.frame_id
         collect(engine.flush())
     finally:
         if recorder:
             recorder.close()
     replay.wall_s = time.perf_counter() - started
-    replay.dropped = engine.stats.dropped
+    replay.dropped = engine.stats.dropped + rejected
     return replay

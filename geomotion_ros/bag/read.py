@@ -1,9 +1,10 @@
 """Read camera images and ground-truth masks from any rosbag2 (sqlite3 or mcap)."""
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 from rosbags.interfaces import Connection
@@ -33,6 +34,20 @@ class BagImage:
 
 def _stamp_ns(header) -> int:
     return int(header.stamp.sec) * 10**9 + int(header.stamp.nanosec)
+
+
+def header_stamp_ns(raw: bytes) -> int:
+    """The header stamp of a serialised Image / CompressedImage, read without decoding the pixels.
+
+    Both messages start with std_msgs/Header, whose stamp (int32 sec, uint32 nanosec) follows the
+    4-byte CDR encapsulation; its second byte says the byte order (1: little-endian).
+    Raises InputError for a message too short to hold one.
+    """
+    if len(raw) < 12:
+        raise InputError(f"message of {len(raw)} bytes has no header")
+    order = "<" if raw[1] == 1 else ">"
+    seconds, nanoseconds = struct.unpack_from(f"{order}iI", raw, 4)
+    return seconds * 10**9 + nanoseconds
 
 
 class BagReader:
@@ -102,14 +117,28 @@ class BagReader:
         except Exception as error:  # a truncated database or chunk surfaces while iterating
             raise InputError(f"bag {self.path} is truncated or corrupt: {error}") from None
 
-    def images(self, connection: Connection) -> Iterator[BagImage]:
-        """Every message of an image connection, in recorded order."""
+    def frame_period_s(self, connection: Connection) -> float:
+        """The mean time between the messages of ``connection`` (0 for fewer than two, or one stamp)."""
+        duration_ns = getattr(self._reader, "duration", 0) or 0
+        return duration_ns / 1e9 / max(connection.msgcount - 1, 1)
+
+    def images(self, connection: Connection,
+               on_error: Callable[[InputError], None] | None = None) -> Iterator[BagImage]:
+        """Every message of an image connection, in recorded order.
+
+        A message that cannot be decoded raises InputError, or with ``on_error`` is passed to it
+        and skipped.
+        """
         store = typestore()
         for conn, log_time, raw in self.raw_messages([connection]):
             try:
                 message = store.deserialize_cdr(raw, conn.msgtype)
             except Exception as error:  # a cut-off message body
-                raise InputError(f"bag {self.path}: a {conn.topic} message cannot be decoded: {error}") from None
+                failure = InputError(f"bag {self.path}: a {conn.topic} message cannot be decoded: {error}")
+                if on_error is None:
+                    raise failure from None
+                on_error(failure)
+                continue
             yield BagImage(_stamp_ns(message.header), message.header.frame_id, log_time, bytes(raw), message)
 
     def masks_by_stamp(self, connection: Connection) -> dict[int, np.ndarray]:

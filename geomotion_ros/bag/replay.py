@@ -4,12 +4,19 @@ The player publishes the bag's raw CDR messages and ``/clock`` (the node runs on
 node is the production ``GeoMotionNode`` with its own executor threads, and a recorder takes the
 node's masks and poses as raw bytes into the output bag. Everything runs in one process on a
 private rclpy context (in-process DDS has no large-message losses).
+
+The replay ends by counting, never after a fixed wait: every frame sent must have reached the
+node (or been refused by it), then deactivating the node finalises every frame it still holds,
+and the recorder waits for one mask per processed frame. A wait gives up only when its count has
+not moved for a stall limit derived from the bag's frame period and the node's window time;
+frames that never arrived count as dropped.
 """
 from __future__ import annotations
 
-import struct
+import logging
 import threading
 import time
+from typing import Callable
 from pathlib import Path
 
 import rclpy
@@ -22,18 +29,22 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from geomotion_core.backend import BackendOptions
-from geomotion_core.errors import GeoMotionError
+from geomotion_core.errors import GeoMotionError, InputError
 from geomotion_core.streaming import StreamingConfig
 from geomotion_ros.bag.outcome import FrameOutcome, ReplayOutcome
-from geomotion_ros.bag.read import BagReader
+from geomotion_ros.bag.read import BagReader, header_stamp_ns
 from geomotion_ros.bag.record import MASK_TOPIC, POSE_TOPIC, OutputBag
 from geomotion_ros.bag.schema import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, POSE_TYPE
 from geomotion_ros.conversions import image_to_array
 from geomotion_ros.node import GeoMotionNode, start
 
+LOGGER = logging.getLogger(__name__)
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 IDLE_POLL_S = 0.01
-DRAIN_TIMEOUT_S = 600.0
+MIN_STALL_S = 10.0  # the shortest time a count may stand still before a wait gives up
+STALL_PERIODS = 20  # ... or this many frame periods of the bag (at the playback rate)
+STALL_WINDOWS = 20  # ... or this many of the node's slowest window times
+FIRST_WINDOW_STALL_S = 300.0  # before the first window is timed (a network's first pass on a CPU)
 
 
 def node_parameters(options: BackendOptions, config: StreamingConfig, compressed: bool) -> list[Parameter]:
@@ -93,10 +104,43 @@ class _Recorder:
                 self.output.write_raw(POSE_TOPIC, POSE_TYPE, stamp_ns, raw)
 
 
-def _wait_until(condition, timeout: float) -> bool:
+def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
+            return False
+        time.sleep(IDLE_POLL_S)
+    return True
+
+
+class StallLimit:
+    """How long a replay count may stand still: derived from the bag's frame period (at the
+    playback rate) and the slowest window the node has run so far."""
+
+    def __init__(self, period_s: float, rate: float) -> None:
+        self.period_s = period_s / rate if rate > 0 else period_s
+        self.slowest_window_s: float | None = None
+
+    def seconds(self, node: GeoMotionNode) -> float:
+        window_s = node.engine.stats.last_window_s
+        if window_s is not None:
+            self.slowest_window_s = max(window_s, self.slowest_window_s or 0.0)
+        if self.slowest_window_s is None:
+            return FIRST_WINDOW_STALL_S
+        return max(MIN_STALL_S, STALL_PERIODS * self.period_s, STALL_WINDOWS * self.slowest_window_s)
+
+
+def wait_for_count(count: Callable[[], int], target: int, stall_s: Callable[[], float],
+                   progress: Callable[[], int] | None = None) -> bool:
+    """Wait until ``count() >= target``; False once ``progress()`` (default: ``count()``) has not
+    changed for ``stall_s()`` seconds."""
+    progress = progress or count
+    last, moved = progress(), time.monotonic()
+    while count() < target:
+        now_progress = progress()
+        if now_progress != last:
+            last, moved = now_progress, time.monotonic()
+        elif time.monotonic() - moved > stall_s():
             return False
         time.sleep(IDLE_POLL_S)
     return True
@@ -143,16 +187,24 @@ def replay_through_node(
         try:
             if not start(node):
                 raise GeoMotionError("the node failed to configure or activate (see the log above)")
-            _wait_until(lambda: images.get_subscription_count() > 0, timeout=10.0)
+            if not _wait_until(lambda: images.get_subscription_count() > 0, timeout=MIN_STALL_S):
+                raise GeoMotionError("the node did not subscribe to the image topic")
+            stall = StallLimit(reader.frame_period_s(image_connection), rate)
             started = time.perf_counter()
-            _play(reader, connections, image_connection, clock, images, infos, node, config, rate,
-                  replay, published_at)
-            _wait_until(lambda: _engine_idle(node), DRAIN_TIMEOUT_S)
-            node.trigger_deactivate()
-            expected = lambda: node.engine.stats.processed  # noqa: E731  (read after deactivate)
-            _wait_until(lambda: len(recorder.outcomes) >= expected(), timeout=10.0)
+            unsendable = _play(reader, connections, image_connection, clock, images, infos, node, config, rate,
+                               replay, published_at, stall)
+            sent = len(replay.input_stamps)
+            arrived = wait_for_count(lambda: node.monitor.received, sent, lambda: stall.seconds(node))
+            lost = sent - node.monitor.received
+            if not arrived:
+                LOGGER.warning("%d of %d frames sent never reached the node; counted as dropped", lost, sent)
+            node.trigger_deactivate()  # finalises every frame the engine still holds, and publishes it
+            processed = node.engine.stats.processed
+            if not wait_for_count(lambda: len(recorder.outcomes), processed, lambda: stall.seconds(node)):
+                LOGGER.warning("%d of the %d masks published were not recorded", processed - len(recorder.outcomes),
+                               processed)
             replay.wall_s = time.perf_counter() - started
-            replay.dropped = node.engine.stats.dropped + node.monitor.rejected
+            replay.dropped = node.engine.stats.dropped + node.monitor.rejected + max(lost, 0) + unsendable
         finally:
             executor.shutdown(timeout_sec=2.0)
             spinner.join(timeout=5.0)
@@ -167,14 +219,12 @@ def replay_through_node(
     return replay
 
 
-def _engine_idle(node: GeoMotionNode) -> bool:
-    stats = node.engine.stats
-    return stats.queue_depth == 0 and stats.submitted == stats.processed + stats.dropped + stats.pending
-
-
 def _play(reader, connections, image_connection, clock, images, infos, node, config, rate, replay,
-          published_at) -> None:
+          published_at, stall: StallLimit) -> int:
+    """Publish the bag's messages; returns the number of image messages too short to carry a header
+    (counted as rejected, as the node would reject them)."""
     first_log: int | None = None
+    unsendable = 0
     started = time.perf_counter()
     for connection, log_time, raw in reader.raw_messages(connections):
         first_log = log_time if first_log is None else first_log
@@ -190,24 +240,28 @@ def _play(reader, connections, image_connection, clock, images, infos, node, con
             infos.publish(raw)
             continue
         if config.policy == "every_frame":
-            _wait_until(lambda: _backlog(node, len(replay.input_stamps)) < config.max_queue - 1, DRAIN_TIMEOUT_S)
-        stamp_ns = _header_stamp_ns(raw)
+            room = lambda: int(_backlog(node, len(replay.input_stamps)) < config.max_queue - 1)  # noqa: E731
+            if not wait_for_count(room, 1, lambda: stall.seconds(node), progress=lambda: _handled(node)):
+                raise GeoMotionError(f"the node stopped taking frames ({len(replay.input_stamps)} sent, "
+                                     f"{node.monitor.received} received, {node.engine.stats.processed} processed)")
+        try:
+            stamp_ns = header_stamp_ns(raw)
+        except InputError as error:
+            unsendable += 1
+            LOGGER.warning("image message not sent: %s", error)
+            continue
         replay.input_stamps.append(stamp_ns)
         published_at[stamp_ns] = time.perf_counter()
         images.publish(raw)
+    return unsendable
+
+
+def _handled(node: GeoMotionNode) -> int:
+    """A count that grows while the node makes progress on the frames it was sent."""
+    stats = node.engine.stats
+    return node.monitor.received + stats.processed + stats.dropped
 
 
 def _backlog(node: GeoMotionNode, published: int) -> int:
     """Frames published but not yet taken into a window: in DDS or the callback, or queued."""
     return published - node.monitor.received + node.engine.stats.queue_depth
-
-
-def _header_stamp_ns(raw: bytes) -> int:
-    """The header stamp of a serialised Image / CompressedImage, read without decoding the pixels.
-
-    Both messages start with std_msgs/Header, whose stamp (int32 sec, uint32 nanosec) follows the
-    4-byte CDR encapsulation; its second byte says the byte order (1: little-endian).
-    """
-    order = "<" if raw[1] == 1 else ">"
-    seconds, nanoseconds = struct.unpack_from(f"{order}iI", raw, 4)
-    return seconds * 10**9 + nanoseconds
