@@ -95,7 +95,7 @@ def test_eval_benchmark_layout_with_protocol(layout, tmp_path, capsys):
 )
 def test_eval_errors_are_one_line_exit_2(layout, tmp_path, capsys, arguments, message):
     arguments = [argument.format(root=layout) for argument in arguments]
-    (tmp_path / "pred").mkdir()
+    (tmp_path / "pred").mkdir(exist_ok=True)
     assert main(["eval", *arguments, "--pred", str(tmp_path / "pred")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("geomotion eval: error:") and message in error and "\n" not in error
@@ -142,3 +142,27 @@ def test_benchmark_feeds_only_annotated_frames_of_sparse_benchmarks(davis_root, 
     (sequence,) = benchmark_sequences("fbms-59", root, sequences=["cars1"]).sequences
     _segment_sequence(sequence, tmp_path / "out", options=None, annotated_only=True)
     assert seen["frames"] == ["00000.jpg", "00004.jpg", "00008.jpg"]
+
+
+@pytest.mark.parametrize("threshold", ["-5", "300", "nan", "255", "inf"])
+def test_pred_threshold_out_of_range_is_refused(layout, tmp_path, capsys, threshold):
+    """-5, 300 and nan were accepted and scored perfect masks as J 0.09 or 0 (issue 18, item 10)."""
+    code = main(["eval", "--gt", str(layout / "Annotations" / "480p"), "--pred", str(tmp_path / "pred"),
+                 "--pred-threshold", threshold])
+    error = capsys.readouterr().err
+    assert code == 2 and error.count("\n") == 1 and "--pred-threshold" in error
+    from geomotion_core.errors import ConfigError
+    from geomotion_core.eval import evaluate_folders
+
+    with pytest.raises(ConfigError, match="pred_threshold"):
+        evaluate_folders(layout / "Annotations" / "480p", tmp_path / "pred", pred_threshold=float(threshold))
+
+
+def test_a_frame_of_another_size_is_named_as_a_plain_path(layout, tmp_path, capsys):
+    """The error named the sequence's first file (as a PosixPath repr), not the odd one (item 14)."""
+    odd = sorted((tmp_path / "pred" / "libby").iterdir())[2]
+    Image.fromarray(np.zeros((10, 12), np.uint8)).save(odd)
+    code = main(["eval", "--gt", str(layout / "Annotations" / "480p"), "--pred", str(tmp_path / "pred")])
+    error = capsys.readouterr().err
+    assert code == 2 and error.count("\n") == 1
+    assert f"{odd} is 12x10 but" in error and "PosixPath" not in error

@@ -101,7 +101,7 @@ def test_davis2016_protocol_accepts_inner_frames_only(davis_layout, perfect_pred
 def test_prediction_of_another_size_is_an_error(davis_layout, perfect_predictions):
     gt_root, pred = davis_layout / "Annotations" / "480p", perfect_predictions
     Image.open(pred / "00002.png").resize((427, 240)).save(pred / "00002.png")
-    with pytest.raises(InputError, match="differ in size"):
+    with pytest.raises(InputError, match="00002.png is 427x240 but .* must share one size"):
         evaluate_folders(gt_root, pred.parent)
     for path in pred.glob("*.png"):
         Image.open(path).resize((427, 240)).save(path)

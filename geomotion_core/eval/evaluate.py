@@ -1,6 +1,7 @@
 """Evaluate predictions: in memory, from two folders, or against a benchmark."""
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -8,7 +9,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from geomotion_core.errors import InputError
+from geomotion_core.errors import ConfigError, InputError
 from geomotion_core.eval.aggregate import SequenceScores
 from geomotion_core.eval.datasets import (
     SequenceFiles,
@@ -54,10 +55,17 @@ def evaluate_sequences(
 
 def _load_stack(reader, items: Sequence) -> np.ndarray:
     maps = [reader(item) for item in items]
-    shapes = {labels.shape for labels in maps}
-    if len(shapes) > 1:
-        raise InputError(f"frames of one sequence differ in size {sorted(shapes)}, first: {items[0]}")
+    odd = next((index for index, labels in enumerate(maps) if labels.shape != maps[0].shape), None)
+    if odd is not None:
+        (height, width), (first_height, first_width) = maps[odd].shape[:2], maps[0].shape[:2]
+        raise InputError(f"{_file_names(items[odd])} is {width}x{height} but {_file_names(items[0])} is "
+                         f"{first_width}x{first_height}: the frames of one sequence must share one size")
     return np.stack(maps)
+
+
+def _file_names(item: Path | Sequence[Path]) -> str:
+    """A frame's file (or its object files) as plain paths."""
+    return ", ".join(map(str, item)) if isinstance(item, (list, tuple)) else str(item)
 
 
 def _score_files(
@@ -92,6 +100,8 @@ def evaluate_set(
     from tqdm import tqdm
 
     protocol = get_protocol(protocol)
+    if not (math.isfinite(pred_threshold) and 0 <= pred_threshold < 255):
+        raise ConfigError(f"pred_threshold must be a grey level in [0, 255), got {pred_threshold}")
     pred_root = Path(pred_root)
     if not pred_root.is_dir():
         raise InputError(f"prediction folder {pred_root} does not exist")
@@ -102,7 +112,8 @@ def evaluate_set(
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         results = pool.map(score, sequence_set.sequences)
         scored = list(
-            tqdm(results, total=len(sequence_set.sequences), desc="evaluating", unit="seq", disable=not progress)
+            tqdm(results, total=len(sequence_set.sequences), desc="evaluating", unit="seq",
+                 disable=None if progress else True)  # None: only on a terminal
         )
     return EvalReport(
         protocol.name,

@@ -168,7 +168,7 @@ def segment_to_folder(
     writer = SegmentationWriter(staging, reader.fps, reader.width, reader.height, options.overlay, options.points)
     frame_timings: list[dict[str, float]] = []
     try:
-        with tqdm(total=total, unit="frame", desc="segment", disable=not options.progress) as bar:
+        with tqdm(total=total, unit="frame", desc="segment", disable=_bar_disabled(options.progress)) as bar:
             if options.streaming:
                 results = _streaming_results(backend, stream, options)
             else:
@@ -198,6 +198,12 @@ def segment_to_folder(
         backend=backend_name,
         skipped=reader.skipped,
     )
+
+
+def _bar_disabled(progress: bool) -> bool | None:
+    """tqdm's ``disable``: off when not wanted, and (None) off when stderr is not a terminal, so
+    that logs and error messages of redirected runs are not interleaved with bar updates."""
+    return None if progress else True
 
 
 def _check_frame_size(width: int, height: int) -> None:

@@ -212,7 +212,7 @@ class Trainer:
         last_loss, last_checkpoint = None, None
         bar = tqdm(
             total=self.total_steps, initial=self.progress.step, desc="train", unit="step",
-            disable=not self.context.is_main,
+            disable=None if self.context.is_main else True,  # None: only on a terminal
         )
         try:
             while self.progress.epoch < self.config.optim.epochs and self.progress.step < self.total_steps:

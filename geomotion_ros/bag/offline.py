@@ -63,7 +63,8 @@ def replay_offline(
     started = time.perf_counter()
     try:
         images = reader.images(connection, on_error=reject)
-        for image in tqdm(images, total=connection.msgcount, unit="frame", desc="replay"):
+        for image in tqdm(images, total=connection.msgcount, unit="frame", desc="replay",
+                          disable=None):  # only on a terminal
             stamp = image.stamp_ns / 1e9
             replay.input_stamps.append(image.stamp_ns)
             try:
