@@ -27,6 +27,7 @@ from geomotion_ros import node as node_module  # noqa: E402
 from geomotion_ros.messages import odom_pose, pose_stamped  # noqa: E402
 from geomotion_ros.node import GeoMotionNode, start  # noqa: E402
 from geomotion_ros.params import read_settings  # noqa: E402
+from test_conversions import png_bomb  # noqa: E402
 from ros_harness import (  # noqa: E402
     Probe,
     SpinThread,
@@ -277,8 +278,11 @@ def test_compressed_input_probability_and_overlay(launch, frames):
     node, probe = launch(overlay=True, **{"input.compressed": True, "publish.probability": True})
     assert wait_for(lambda: node._outputs.overlay.get_subscription_count() > 0, 5.0)
     empty = CompressedImage(header=stamped_image(frames[0], 999, 0).header, format="jpeg")  # killed the node
+    bomb = CompressedImage(header=stamped_image(frames[0], 999, 1).header, format="png",
+                           data=png_bomb(20000, 20000))  # 389 KB that decode to 400 MB: wedged the node
     probe.compressed.publish(empty)
-    assert wait_for(lambda: node.monitor.rejected == 1, 10.0)
+    probe.compressed.publish(bomb)
+    assert wait_for(lambda: node.monitor.rejected == 2, 10.0)
     for i, rgb in enumerate(frames[:6]):
         header = stamped_image(rgb, 1000 + i, 0).header
         png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1]

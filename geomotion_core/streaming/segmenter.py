@@ -352,7 +352,8 @@ def _check_frame(frame: np.ndarray, stamp: float, intrinsics: np.ndarray | None)
     if not math.isfinite(stamp):
         raise InputError(f"a frame stamp must be finite, got {stamp}")
     if intrinsics is not None and (np.shape(intrinsics) != (3, 3) or not np.all(np.isfinite(intrinsics))):
-        raise InputError(f"intrinsics must be a finite 3x3 matrix, got shape {np.shape(intrinsics)}")
+        problem = "non-finite values" if np.shape(intrinsics) == (3, 3) else f"shape {np.shape(intrinsics)}"
+        raise InputError(f"intrinsics must be a finite 3x3 matrix, got {problem}")
 
 
 def _check_prediction(prediction: WindowPrediction, frames_shape: tuple[int, int, int]) -> None:
