@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from geomotion_core.cli import build_parser, main
-from geomotion_core.cli.options import InputPath, Number, OutputPath
+from geomotion_core.cli.options import DeviceName, InputPath, Number, OutputPath
 
 BAD_NUMBERS = ("nan", "inf", "-inf", "-1", "1e30", "1e400", "abc", "", "0x10", "1.5.2")
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +44,8 @@ def _valid_value(action: argparse.Action, place: Path) -> str:
         return str(place / ("a_file.txt" if kind.kind == "file" else "a_dir"))
     if isinstance(kind, OutputPath):
         return str(place / "new_output")
+    if isinstance(kind, DeviceName):
+        return "cpu"
     return "x"
 
 
@@ -112,6 +114,15 @@ def test_bad_numbers_are_refused(name, argv, parser, tmp_path, capsys):
             assert action.option_strings[0] in err or action.dest in err
 
 
+@pytest.mark.parametrize("name,argv,parser", COMMANDS, ids=[name for name, _, _ in COMMANDS])
+def test_bad_devices_are_refused(name, argv, parser, tmp_path, capsys):
+    place = _workspace(tmp_path)
+    for action in parser._actions:
+        if isinstance(action.type, DeviceName):
+            for value in ("bogus", "cuda:x", "", "nan", "-1"):
+                _assert_refused(_with_value(argv, parser, action, value, place), capsys, place)
+
+
 def _out_of_range(kind: Number, value: float) -> bool:
     try:
         kind(str(value))
@@ -168,12 +179,17 @@ def _geomotion(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
     ["weights", "download", "--timeout", "-1"],
     ["demo", "-o", "{file}"],  # output path that is a file
     ["train", "--config", "{file}", "--output-dir", "{file}"],
+    ["train", "--config", "{file}", "--device", "gpu"],
+    ["segment", "{garbage}", "-o", "{out}", "--backend", "geometric"],  # FFmpeg printed its own line first
+    ["segment", "{frames}", "-o", "{out}"],  # no image in the folder
 ], ids=lambda argv: " ".join(argv[:1] + argv[-2:]))
 def test_reported_cases_in_a_real_process(argv, tmp_path):
     frames = tmp_path / "frames"
     frames.mkdir()
     (tmp_path / "file").write_text("x")
-    values = {"frames": str(frames), "out": str(tmp_path / "out"), "file": str(tmp_path / "file")}
+    (tmp_path / "garbage.mp4").write_bytes(bytes(range(256)) * 4)
+    values = {"frames": str(frames), "out": str(tmp_path / "out"), "file": str(tmp_path / "file"),
+              "garbage": str(tmp_path / "garbage.mp4")}
     result = _geomotion(*[part.format(**values) for part in argv])
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +147,23 @@ class OutputPath:
         return path
 
 
+@dataclass(frozen=True)
+class DeviceName:
+    """An argparse ``type``: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (whether that device
+    exists is checked where it is used)."""
+
+    pattern: str = r"auto|cpu|mps|cuda(:[0-9]+)?"
+
+    @property
+    def __name__(self) -> str:
+        return "device"
+
+    def __call__(self, text: str) -> str:
+        if not re.fullmatch(self.pattern, text.strip()):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a device: expected auto, cpu, cuda, cuda:N or mps")
+        return text.strip()
+
+
 # ------------------------------------------------------------------ the option table (ranges)
 
 FRAME_RATE = Number(float, MIN_FPS, MAX_FPS)  # frames per second of stamps / videos
@@ -170,6 +188,7 @@ IMAGE_SIZE = Number(int, 14, 4088, multiple_of=14)
 SEED = Number(int, 0, 2**32 - 1)
 TIMEOUT_S = Number(float, 0.0, 86_400.0, low_open=True)
 
+DEVICE = DeviceName()
 INPUT_FILE = InputPath("file")
 INPUT_DIR = InputPath("dir")
 INPUT_ANY = InputPath("any")

@@ -28,7 +28,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--flow", choices=FLOW_METHODS, default="raft",
                        help="optical flow: raft (official, needs weights) or dis (OpenCV) (default: %(default)s)")
     group.add_argument("--raft-weights", metavar="PATH", type=option_types.INPUT_FILE, help="raft_large_C_T_SKHT_V2-ff5fadd5.pth")
-    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    group.add_argument("--device", type=option_types.DEVICE, default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     group.add_argument("--precision", choices=PRECISIONS, default="fp32",
                        help="network autocast precision (default: %(default)s, as official)")
     group.add_argument("--size", type=option_types.NETWORK_SIZE, default=518,

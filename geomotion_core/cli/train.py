@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--image-size", type=option_types.IMAGE_SIZE, metavar="N", help="square network input side (data.image_size)")
     parser.add_argument("--sequence-length", type=option_types.SEQUENCE_LENGTH, metavar="N", help="frames per clip (data.sequence_length)")
     parser.add_argument("--num-workers", type=option_types.LOADER_WORKERS, metavar="N", help="data-loader processes (data.num_workers)")
-    parser.add_argument("--device", help="auto | cpu | cuda | cuda:N (torchrun: each rank's own GPU)")
+    parser.add_argument("--device", type=option_types.DEVICE, help="auto | cpu | cuda | cuda:N (torchrun: each rank's own GPU)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"),
                         help="auto: bf16 autocast on CUDA, fp32 on the CPU")
     parser.add_argument("--seed", type=option_types.SEED, help="random seed (seed)")

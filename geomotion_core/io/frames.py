@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import logging
 import math
+import os
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ LOGGER = logging.getLogger(__name__)
 
 JPEG_END = b"\xff\xd9"  # the end-of-image marker: a JPEG without it was cut short
 PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk and its CRC close every complete PNG
+FFMPEG_QUIET = -8  # AV_LOG_QUIET
 TAIL_BYTES = 64  # how much of a file's end is read to check it is complete
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 GLOB_CHARACTERS = frozenset("*?[")
@@ -104,6 +106,9 @@ class VideoSource(FrameSource):
 
         self.path = path
         self.skipped = 0
+        # FFmpeg's own error lines ("moov atom not found") would precede the one-line InputError;
+        # OPENCV_FFMPEG_LOGLEVEL set by the user still wins
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", str(FFMPEG_QUIET))
         capture = cv2.VideoCapture(str(path))
         try:
             ok, first = capture.read() if capture.isOpened() else (False, None)
