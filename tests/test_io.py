@@ -256,3 +256,17 @@ def test_frame_reader_fuzz(tmp_path: Path, davis_frames: np.ndarray) -> None:
         assert all(f.image.shape == good.shape and f.image.dtype == np.uint8 for f in frames)
         assert [round(f.stamp * 5) for f in frames] == expected_good
         assert source.skipped == 8 - len(frames)
+
+
+def test_atomic_path_leaves_nothing_when_the_write_fails(tmp_path: Path) -> None:
+    """A full disk left a 0-byte poses.json / report presented as a result (issue 18, item 9)."""
+    from geomotion_core.io.atomic import atomic_path
+
+    target = tmp_path / "sub" / "report.json"
+    with atomic_path(target) as partial:
+        partial.write_text("first")
+    with pytest.raises(OSError, match="No space left"):
+        with atomic_path(target) as partial:
+            partial.write_text("half")
+            raise OSError(28, "No space left on device")
+    assert target.read_text() == "first" and sorted(p.name for p in target.parent.iterdir()) == ["report.json"]

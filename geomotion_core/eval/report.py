@@ -12,6 +12,7 @@ import numpy as np
 
 from geomotion_core.eval.aggregate import SequenceScores, Summary, mean_summary, pooled_summary
 from geomotion_core.eval.protocols import get_protocol
+from geomotion_core.io.atomic import atomic_path
 
 METRIC_NAMES = ("J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay", "J&F-Mean")
 POOLED = "pooled_over_frames"
@@ -137,16 +138,15 @@ class EvalReport:
     def write_json(self, path: str | Path, per_frame: bool = False) -> Path:
         """Write ``to_dict(per_frame)`` as indented JSON; returns the path."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(per_frame), indent=2) + "\n")
+        with atomic_path(path) as partial:
+            partial.write_text(json.dumps(self.to_dict(per_frame), indent=2) + "\n")
         return path
 
     def write_csv(self, path: str | Path) -> Path:
         """Write one row per sequence (``sequence, frames, J-Mean, ..., J&F-Mean``)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         counts = {name: len(units[0].frames) for name, units in self._units_by_sequence().items()}
-        with path.open("w", newline="") as handle:
+        with atomic_path(path) as partial, partial.open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["sequence", "frames", *METRIC_NAMES])
             for name, summary in self.per_sequence.items():
@@ -160,7 +160,6 @@ class EvalReport:
         from matplotlib.figure import Figure
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         names = list(self.per_sequence)
         scores = [self.per_sequence[name].jf_mean for name in names]
         figure = Figure(figsize=(max(6.0, 0.35 * len(names) + 2.0), 4.0), layout="constrained")
@@ -174,7 +173,8 @@ class EvalReport:
         axes.set_ylabel("J&F-Mean")
         axes.set_title(self._title(), fontsize=9)
         axes.legend(fontsize=8, loc="lower right")
-        figure.savefig(path, dpi=100)
+        with atomic_path(path) as partial:
+            figure.savefig(partial, dpi=100, format="png")
         return path
 
 

@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from geomotion_core.errors import GeoMotionError
+from geomotion_core.io.atomic import atomic_path
 from geomotion_core.io.frames import Frame
 from geomotion_core.io.images import probability_to_uint8, write_png
 from geomotion_core.io.overlay import OverlayVideoWriter
@@ -175,13 +176,8 @@ def _remove_empty_folder(path: Path) -> None:
 
 def write_json_atomic(path: Path, document: dict) -> None:
     """Write JSON to a temporary file beside ``path``, then rename it into place."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-        temporary.replace(path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as partial:
+        partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
 def run_record(frames: int, started: float, backend: str) -> dict:

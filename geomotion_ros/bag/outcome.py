@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from geomotion_core.eval import EvalReport, evaluate_sequences
+from geomotion_core.io.atomic import atomic_path
 
 
 @dataclass
@@ -93,8 +94,9 @@ class BagReport:
         return "\n".join(lines)
 
     def write_json(self, path: Path) -> None:
-        """Write :meth:`to_dict` as indented JSON."""
-        path.write_text(json.dumps(self.to_dict(), indent=2))
+        """Write :meth:`to_dict` as indented JSON (under a temporary name, renamed when complete)."""
+        with atomic_path(path) as partial:
+            partial.write_text(json.dumps(self.to_dict(), indent=2))
 
 
 def score_replay(replay: ReplayOutcome, gt_by_stamp: dict[int, np.ndarray] | None, sequence: str,
