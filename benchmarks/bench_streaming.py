@@ -1,7 +1,8 @@
 """Throughput of the streaming engine and its own overhead next to the backend's.
 
     .venv/bin/python benchmarks/bench_streaming.py                      # geometric backend, 640x480
-    .venv/bin/python benchmarks/bench_streaming.py --live-rate 30       # + a 30 Hz camera, latest policy
+    .venv/bin/python benchmarks/bench_streaming.py --live-rate 30       # + a 30 Hz camera, newest policy
+    .venv/bin/python benchmarks/bench_streaming.py --live-rate 30 --live-policy latest --stride 4
     .venv/bin/python benchmarks/bench_streaming.py --backend geomotion --model-config CONFIG.json \
         --random-weights --size 140 --torch-threads 1
 
@@ -11,7 +12,8 @@ checkout) is resized to the requested size and streamed through ``StreamingSegme
 * offline (``every_frame``): frames/s over the whole sequence, time per frame in the backend and in
   the engine itself (admission copies, pose chaining, results);
 * live (``--live-rate``): a producer thread submits frames at the camera rate while a worker runs
-  the ``latest`` policy; processed frames/s, drops and submission-to-result latency.
+  the ``--live-policy`` (newest: stride 1, or latest); processed frames/s, drops,
+  submission-to-result latency and the spacing of consecutive results.
 """
 from __future__ import annotations
 
@@ -73,12 +75,15 @@ def bench_offline(backend: MotionBackend, frames: list[np.ndarray], config: Stre
 def bench_live(backend: MotionBackend, frames: list[np.ndarray], config: StreamingConfig, rate: float, seconds: float) -> None:
     engine = StreamingSegmenter(backend, config)
     results = []
+    finished: list[float] = []  # when each result was handed over
     stop = threading.Event()
 
     def worker() -> None:
         while not stop.is_set():
             if engine.wait_ready(timeout=0.05):
-                results.extend(engine.process_pending())
+                batch = engine.process_pending()
+                results.extend(batch)
+                finished.extend([time.perf_counter()] * len(batch))
 
     thread = threading.Thread(target=worker)
     thread.start()
@@ -96,11 +101,13 @@ def bench_live(backend: MotionBackend, frames: list[np.ndarray], config: Streami
     elapsed = time.perf_counter() - start
     stats = engine.stats
     latency = np.array([result.timings["latency"] for result in results]) * 1e3
-    print(f"live latest @ {rate:.0f} Hz for {elapsed:.1f} s: {stats.submitted} in, {stats.processed} processed "
+    print(f"live {config.policy} @ {rate:.0f} Hz for {elapsed:.1f} s: {stats.submitted} in, {stats.processed} processed "
           f"({stats.processed / elapsed:.1f} frames/s), {stats.dropped_stale} dropped by policy, "
           f"max queue {max_depth}/{config.max_queue}")
+    gaps = np.diff(finished) * 1e3
     print(f"  submission-to-result latency p50 {np.percentile(latency, 50):.0f} ms, "
-          f"p95 {np.percentile(latency, 95):.0f} ms")
+          f"p95 {np.percentile(latency, 95):.0f} ms; gap between results: median {np.median(gaps):.0f} ms, "
+          f"max {gaps.max():.0f} ms")
 
 
 def main() -> None:
@@ -125,6 +132,7 @@ def main() -> None:
                         help="torch.set_num_threads for the network (0: torch's default; 1 helps on a busy CPU)")
     parser.add_argument("--live-rate", type=float, default=0.0, help="also simulate a camera at this rate (Hz)")
     parser.add_argument("--live-seconds", type=float, default=10.0)
+    parser.add_argument("--live-policy", choices=("newest", "latest"), default="newest")
     args = parser.parse_args()
 
     if args.torch_threads > 0:
@@ -147,7 +155,8 @@ def main() -> None:
     bench_offline(backend, frames, config)
     if args.live_rate > 0:
         backend.reset()
-        live = StreamingConfig(window_size=args.window, stride=args.stride, causal=not args.centred, policy="latest")
+        stride = 1 if args.live_policy == "newest" else args.stride
+        live = StreamingConfig(window_size=args.window, stride=stride, causal=not args.centred, policy=args.live_policy)
         bench_live(backend, frames, live, args.live_rate, args.live_seconds)
 
 

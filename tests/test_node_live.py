@@ -143,9 +143,9 @@ def test_each_mask_belongs_to_the_newest_frame_when_its_window_started(launch, f
 
 def test_masks_are_evenly_spaced_under_a_30_hz_camera_with_a_slow_backend(launch, frames):
     node, probe = launch(**NEWEST)
-    slow = SlowBackend(node.engine.backend, seconds=0.2)  # ~6 camera periods per window
+    slow = SlowBackend(node.engine.backend, seconds=0.3)  # ~9 camera periods per window
     node.engine.backend = slow
-    period, count = 1.0 / 30.0, 75
+    period, count = 1.0 / 30.0, 100
     started = time.monotonic()
     for i in range(count):
         forth_and_back = i % (2 * len(frames) - 2)  # no cut back to the first frame
@@ -158,7 +158,7 @@ def test_masks_are_evenly_spaced_under_a_30_hz_camera_with_a_slow_backend(launch
     assert indices == sorted(indices) and len(indices) >= 8
     gaps = np.diff(indices[1:])  # the first window finalises frames 0 and 1 together
     median = float(np.median(gaps))
-    assert 4 <= median <= 9, gaps  # about one window's time between processed frames, no bursts
+    assert 7 <= median <= 13, gaps  # about one window's time between processed frames, no bursts
     assert np.all(gaps <= 1.5 * median) and np.all(gaps >= median / 1.5), gaps
 
 
