@@ -1,15 +1,19 @@
-"""Accuracy and speed of the weight-free geometric backend on the shared DAVIS 2016 sequences.
+"""Accuracy and speed of the weight-free geometric backend on DAVIS-layout sequences.
 
 For each sequence: J and F (official DAVIS definitions, every frame, 854x480) of the backend's
 masks, and frames/s of the whole per-frame work (grayscale, two DIS flows, fits, scores, masks,
 pose) at 854x480 and 640x480, next to the time of the two DIS flows alone, measured in the same run.
 
-    .venv/bin/python benchmarks/bench_geometric.py [--davis PATH] [--sequences a,b] [--flow-scale S]
-                                                   [--temporal-radius R] [--set NAME=VALUE ...]
-                                                   [--speed-frames N] [--rounds K]
+    .venv/bin/python benchmarks/bench_geometric.py [--split tune|validate|all|none] [--data PATH]
+                                                   [--root PATH ...] [--sequences a,b]
+                                                   [--set NAME=VALUE ...] [--speed-frames N] [--rounds K]
 
-``--set`` overrides any GeometricConfig field (e.g. ``--set flow_patch_stride=4``); ``--sequences ''``
-times only, ``--speed-frames 0`` scores only.
+``--split`` picks the shared tune / validate sequences (``../shared/data/README.md``: tune =
+``DAVIS2016/ImageSets/dev.txt`` + ``DAVIS2016_extra/ImageSets/tune.txt``, validate =
+``DAVIS2016_extra/ImageSets/validate.txt``); every ``--root`` adds all sequences of another
+DAVIS-layout folder as its own group. ``--sequences`` keeps only the named ones. The table has one
+row per sequence and the mean of every group. ``--set`` overrides any GeometricConfig field (e.g.
+``--set preset=fast``); ``--split none`` times only, ``--speed-frames 0`` scores only.
 """
 from __future__ import annotations
 
@@ -26,8 +30,30 @@ from geomotion_core.eval.metrics import batch_scores
 from geomotion_core.flow.dis import DISFlow
 from geomotion_core.geometric import GeometricBackend, GeometricConfig
 
-DEFAULT_DAVIS = Path(os.environ.get("GEOMOTION_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data" / "DAVIS2016"
+DEFAULT_DATA = Path(os.environ.get("GEOMOTION_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
+DEFAULT_DAVIS = DEFAULT_DATA / "DAVIS2016"
 SEQUENCES = ("blackswan", "camel", "car-shadow", "libby")
+SPLITS = {  # split -> (root below the data folder, sequence list inside it)
+    "tune": (("DAVIS2016", "ImageSets/dev.txt"), ("DAVIS2016_extra", "ImageSets/tune.txt")),
+    "validate": (("DAVIS2016_extra", "ImageSets/validate.txt"),),
+}
+
+
+def split_sequences(data: Path, split: str) -> list[tuple[str, Path, str]]:
+    """``(group, root, sequence)`` of the shared ``split`` (tune, validate, all or none)."""
+    groups = {"all": ("tune", "validate"), "none": ()}.get(split, (split,))
+    return [
+        (group, data / root, name)
+        for group in groups
+        for root, listing in SPLITS[group]
+        for name in (data / root / listing).read_text().split()
+    ]
+
+
+def root_sequences(root: Path) -> list[tuple[str, Path, str]]:
+    """``(group, root, sequence)`` of every sequence of a DAVIS-layout folder (group: its name)."""
+    folders = sorted(path.name for path in (root / "JPEGImages" / "480p").iterdir() if path.is_dir())
+    return [(root.name, root, name) for name in folders]
 
 
 def read_sequence(root: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -66,37 +92,43 @@ def dis_seconds_per_frame(config: GeometricConfig, frames: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--davis", type=Path, default=DEFAULT_DAVIS, help="DAVIS 2016 root (default: %(default)s)")
-    parser.add_argument("--sequences", default=",".join(SEQUENCES))
-    parser.add_argument("--flow-scale", type=float, help="override GeometricConfig.flow_scale")
-    parser.add_argument("--temporal-radius", type=int, help="override GeometricConfig.temporal_radius (0-2)")
+    parser.add_argument("--split", choices=("tune", "validate", "all", "none"), default="all",
+                        help="shared sequences to score (default: %(default)s)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder (default: %(default)s)")
+    parser.add_argument("--root", type=Path, action="append", default=[],
+                        help="also score every sequence of this DAVIS-layout folder (repeatable)")
+    parser.add_argument("--sequences", help="keep only these sequences (comma-separated)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override a GeometricConfig field (repeatable)")
     parser.add_argument("--speed-frames", type=int, default=30, help="frames timed per resolution (0: no timing)")
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds, DIS alone and the whole work alternating; "
                         "the fastest of each is reported (the least disturbed by other load)")
     args = parser.parse_args()
-    options = {"flow_scale": args.flow_scale, "temporal_radius": args.temporal_radius}
-    overrides = {name: value for name, value in options.items() if value is not None} | parse_settings(args.set)
+    overrides = parse_settings(args.set)
     config = GeometricConfig.from_settings(overrides)
     backend = GeometricBackend(config)
     print(f"OpenCV threads: {cv2.getNumThreads()}, CPUs: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}, "
-          f"flow_scale {config.flow_scale}, temporal_radius {config.temporal_radius}, DIS {config.dis_config()}")
-    print(f"{'sequence':12s} {'frames':>6s} {'J':>6s} {'F':>6s} {'ms/frame':>9s}")
-    j_means, f_means, first = [], [], None
-    for name in filter(None, args.sequences.split(",")):
-        frames, truth = read_sequence(args.davis, name)
+          f"settings {overrides or 'default'}, DIS {config.dis_config()}")
+    chosen = split_sequences(args.data, args.split) + [item for root in args.root for item in root_sequences(root)]
+    if args.sequences is not None:
+        chosen = [item for item in chosen if item[2] in args.sequences.split(",")]
+    print(f"{'group':16s} {'sequence':20s} {'frames':>6s} {'J':>6s} {'F':>6s} {'ms/frame':>9s}")
+    results: dict[str, list[tuple[float, float]]] = {}
+    first = None
+    for group, root, name in chosen:
+        frames, truth = read_sequence(root, name)
         first = frames if first is None else first
         probability, seconds, _ = run_backend(backend, frames)
         j_values, f_values = batch_scores(probability > 0.5, truth)
-        j_means.append(j_values.mean())
-        f_means.append(f_values.mean())
-        print(f"{name:12s} {len(frames):6d} {j_values.mean():6.3f} {f_values.mean():6.3f} {1000 * seconds:9.1f}")
-    if j_means:
-        print(f"{'mean':12s} {'':6s} {np.mean(j_means):6.3f} {np.mean(f_means):6.3f}")
+        results.setdefault(group, []).append((j_values.mean(), f_values.mean()))
+        print(f"{group:16s} {name:20s} {len(frames):6d} {j_values.mean():6.3f} {f_values.mean():6.3f} {1000 * seconds:9.1f}",
+              flush=True)
+    for group, scores in results.items():
+        j_mean, f_mean = np.mean(scores, axis=0)
+        print(f"{'mean ' + group:16s} {f'({len(scores)} sequences)':20s} {'':6s} {j_mean:6.3f} {f_mean:6.3f}")
     if args.speed_frames <= 0:
         return
-    first = read_sequence(args.davis, SEQUENCES[0])[0] if first is None else first
+    first = read_sequence(DEFAULT_DAVIS, SEQUENCES[0])[0] if first is None else first
     print(f"\n{'size':9s} {'frames/s':>8s} {'DIS ms':>7s} {'total ms':>8s} {'total/DIS':>9s} {'CPU ms':>7s}"
           f"  (best of {args.rounds} rounds)")
     for width, height in ((854, 480), (640, 480)):

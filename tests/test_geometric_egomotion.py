@@ -4,7 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geomotion_core.geometric.egomotion import PixelGrid, fit_homography, forward_backward_error, landing_map, magnitude
+from geomotion_core.geometric.egomotion import (
+    PixelGrid,
+    fit_fundamental,
+    fit_homography,
+    forward_backward_error,
+    landing_map,
+    magnitude,
+    sampson_distance,
+)
 
 HOMOGRAPHY = np.array([[1.02, 0.01, -7.0], [-0.005, 0.99, 3.0], [2e-5, -1e-5, 1.0]])
 
@@ -58,3 +66,50 @@ def test_a_half_size_frame_fitted_in_reference_units_gives_the_full_size_fit():
     to_half = np.diag([0.5, 0.5, 1.0])
     np.testing.assert_allclose(half, to_half @ full @ np.linalg.inv(to_half), rtol=1e-6, atol=1e-9)
     np.testing.assert_array_equal(half_inliers, full_inliers)
+
+
+def two_view_scene(seed: int = 0):
+    """A camera moving sideways (and turning 1 degree) past a scene of random depths (2-20 units):
+    its grid, every pixel's landing in the second view, and the true fundamental matrix."""
+    grid = PixelGrid.with_samples(120, 160, 800)
+    focal, centre = 140.0, np.array([80.0, 60.0])
+    camera = np.array([[focal, 0.0, centre[0]], [0.0, focal, centre[1]], [0.0, 0.0, 1.0]])
+    angle = np.radians(1.0)
+    rotation = np.array([[np.cos(angle), 0.0, np.sin(angle)], [0.0, 1.0, 0.0], [-np.sin(angle), 0.0, np.cos(angle)]])
+    translation = np.array([0.3, 0.05, 0.0])
+    depth = np.random.default_rng(seed).uniform(2.0, 20.0, (grid.height, grid.width))
+    rays = np.dstack([(grid.coordinates - centre) / focal, np.ones((grid.height, grid.width))])
+    moved = (rays * depth[..., None]) @ rotation.T + translation
+    landing = (moved[..., :2] / moved[..., 2:] * focal + centre).astype(np.float32)
+    skew = np.array([[0.0, -translation[2], translation[1]], [translation[2], 0.0, -translation[0]],
+                     [-translation[1], translation[0], 0.0]])
+    inverse = np.linalg.inv(camera)
+    return grid, landing, inverse.T @ skew @ rotation @ inverse
+
+
+def test_static_points_at_any_depth_satisfy_the_fitted_epipolar_geometry():
+    grid, landing, truth = two_view_scene()
+    assert float(sampson_distance(truth, landing, grid).max()) < 1e-2
+    rows, cols = grid.samples
+    source, target = grid.coordinates[rows, cols], landing[rows, cols].copy()
+    target[::5] += np.random.default_rng(1).uniform(-15.0, 15.0, target[::5].shape)  # movers
+    fundamental, inliers = fit_fundamental(source, target, 1.0, units=854 / grid.width)
+    static = np.ones(len(source), dtype=bool)
+    static[::5] = False
+    assert inliers[static].mean() > 0.95
+    assert float(np.percentile(sampson_distance(fundamental, landing, grid), 99)) < 0.3
+
+
+def test_sampson_distance_sees_motion_across_the_epipolar_lines_only():
+    grid, landing, truth = two_view_scene()
+    # the camera moves mostly along x, so epipolar lines are nearly horizontal
+    across, along = landing.copy(), landing.copy()
+    across[..., 1] += 4.0
+    along[..., 0] += 4.0
+    assert float(np.median(sampson_distance(truth, across, grid))) > 1.5
+    assert float(np.median(sampson_distance(truth, along, grid))) < 0.5
+
+
+def test_too_few_points_give_no_fundamental_matrix():
+    fundamental, inliers = fit_fundamental(np.zeros((5, 2), np.float32), np.ones((5, 2), np.float32), 1.0)
+    assert fundamental is None and inliers.shape == (5,) and not inliers.any()

@@ -53,3 +53,14 @@ def test_segment_command_line_rejects_a_malformed_setting(tmp_path: Path, davis_
     frames = str(davis_root / "JPEGImages" / "480p" / "car-shadow" / "0000[0-2].jpg")
     assert main(["segment", frames, "-o", str(tmp_path / "out"), "--backend", "geometric", "--geometric", "flow_scale"]) == 2
     assert "--geometric needs NAME=VALUE" in capsys.readouterr().err
+
+
+def test_presets_set_the_flow_and_the_other_settings_apply_on_top() -> None:
+    fast = GeometricConfig.from_settings({"preset": "fast", "lookahead": "1"})
+    assert (fast.flow_patch_stride, fast.flow_descent_iterations, fast.flow_refinement_iterations) == (4, 16, 3)
+    assert fast.lookahead == 1
+    assert GeometricConfig.from_settings({"preset": "accurate"}) == GeometricConfig()
+    overridden = GeometricConfig.from_settings({"preset": "fast", "flow_patch_stride": "3"})
+    assert overridden.flow_patch_stride == 3
+    with pytest.raises(ConfigError, match="unknown geometric preset 'quick'"):
+        GeometricConfig.from_settings({"preset": "quick"})

@@ -56,3 +56,36 @@ def test_temporal_radius_is_validated_and_zero_scores_each_frame_alone():
     # with two frames each has one neighbour: the median of two maps differs from either score
     assert not np.array_equal(alone.probability, supported.probability)
     np.testing.assert_array_equal(alone.poses, supported.poses)
+
+
+@pytest.mark.parametrize("lookahead", [0, 1])
+def test_causal_lookahead_results_do_not_change_when_later_frames_arrive(lookahead):
+    """With ``lookahead`` L a frame's result uses frames up to L after it: in a window ending L
+    frames after it, it is already what every longer window gives (so a stream can publish it)."""
+    clip = render_clip(DemoClipConfig(frames=10))
+    config = GeometricConfig(lookahead=lookahead)
+    whole = GeometricBackend(config).predict_window(clip.frames).probability
+    for index in range(len(clip.frames) - lookahead):
+        early = GeometricBackend(config).predict_window(clip.frames[: index + 1 + lookahead]).probability
+        np.testing.assert_array_equal(early[index], whole[index])
+    offline = GeometricBackend().predict_window(clip.frames[:6]).probability
+    assert not np.array_equal(offline[3], whole[3])  # the offline default does look further ahead
+
+
+def test_cached_causal_windows_equal_fresh_ones():
+    """A stream of windows ending at the newest frame reuses cached results keyed by the frames
+    they depend on: each newest-minus-L frame equals a fresh computation."""
+    clip = render_clip(DemoClipConfig(frames=10))
+    config = GeometricConfig(lookahead=1)
+    streaming = GeometricBackend(config)
+    for end in range(2, len(clip.frames) + 1):
+        start = max(0, end - 5)
+        window = streaming.predict_window(clip.frames[start:end], frame_ids=range(start, end)).probability
+        fresh = GeometricBackend(config).predict_window(clip.frames[start:end]).probability
+        np.testing.assert_array_equal(window, fresh)
+
+
+def test_lookahead_is_validated():
+    with pytest.raises(ConfigError, match="lookahead"):
+        GeometricConfig(lookahead=-1)
+    assert GeometricConfig.from_settings({"lookahead": "none"}).lookahead is None

@@ -18,6 +18,7 @@ from geomotion_core.geometric.masks import (
     extract_mask,
     resize_mask,
     select_threshold,
+    texture_weight,
     to_probability,
     upsample_probability,
 )
@@ -65,8 +66,9 @@ def frame_score(evidence: Sequence[DirectionalMotion]) -> np.ndarray | None:
 def frame_probability(score: np.ndarray | None, config: GeometricConfig, frame: np.ndarray) -> np.ndarray:
     """``[H, W]`` float32 probability of one frame from its motion score (zeros for None).
 
-    ``frame`` is the ``[H, W, 3]`` uint8 RGB frame: it sets the output size and guides the mask's
-    edges (``refine_radius``); ``config`` is at the score's width (see ``GeometricConfig.at_width``).
+    ``frame`` is the ``[H, W, 3]`` uint8 RGB frame: it sets the output size, decides where a region
+    may be seeded (``texture_floor``) and guides the mask's edges (``refine_radius``); ``config``
+    is at the score's width (see ``GeometricConfig.at_width``).
     """
     height, width = frame.shape[:2]
     if score is None:
@@ -74,7 +76,8 @@ def frame_probability(score: np.ndarray | None, config: GeometricConfig, frame: 
     score = smooth(score, config.score_blur)
     threshold = select_threshold(score, config.min_threshold)
     seed_level = max(threshold, config.seed_ratio * config.min_threshold)
-    mask = extract_mask(score, threshold, seed_level, round(config.min_region_fraction * score.size))
+    seeds = score * texture_weight(frame, score.shape, config.texture_floor) if config.texture_floor > 0 else score
+    mask = extract_mask(score, threshold, seed_level, round(config.min_region_fraction * score.size), seeds)
     if config.refine_radius > 0:
         radius = config.refine_radius * width / score.shape[1]
         inside = refine_mask(mask, frame, radius, config.refine_eps, config.refine_fraction)
@@ -145,7 +148,7 @@ class GeometricBackend:
         ]
         pairs = [self._resolved(*item) for item in pending]
         motion_done = time.perf_counter()
-        scores = self._frame_scores(pairs, keys)
+        scores = self._frame_scores(pairs, keys, config)
         probability = np.stack(self._frame_probabilities(scores, pairs, keys, frames, config))
         poses = [np.eye(4)]
         for pair in pairs:
@@ -185,12 +188,13 @@ class GeometricBackend:
         results.update((item, future.result()) for item, future in pending.items())
         return results
 
-    def _frame_scores(self, pairs: Sequence[PairMotion], keys: Sequence) -> list[np.ndarray | None]:
+    def _frame_scores(self, pairs: Sequence[PairMotion], keys: Sequence, config: GeometricConfig) -> list[np.ndarray | None]:
         """Every frame's score: cached ones looked up (by the ids of the frame and its neighbours),
         the others computed on two threads."""
-        cache_keys = [_neighbourhood(keys, index, 1) for index in range(len(keys))]
+        ahead = _score_ahead(config)
+        cache_keys = [_neighbourhood(keys, index, 1, ahead) for index in range(len(keys))]
         missing = _missing(self._scores, cache_keys)
-        computed = self._on_two_threads(lambda index: frame_score(_evidence(pairs, index)), missing)
+        computed = self._on_two_threads(lambda index: frame_score(_evidence(pairs, index, ahead > 0)), missing)
         return _merge(self._scores, cache_keys, computed)
 
     def _frame_probabilities(
@@ -204,13 +208,17 @@ class GeometricBackend:
         """Every frame's probability: cached ones looked up (by the ids of the frames it depends
         on), the others computed on two threads."""
         radius = config.temporal_radius
-        cache_keys = [_neighbourhood(keys, index, radius + 1) for index in range(len(keys))]
+        reach = radius + 1
+        ahead = None if config.lookahead is None else config.lookahead - _score_ahead(config)
+        cache_keys = [_neighbourhood(keys, index, reach, config.lookahead) for index in range(len(keys))]
         missing = _missing(self._probabilities, cache_keys)
         needed = sorted({other for index in missing for other in range(index - 1, index + 2) if 0 <= other < len(keys)})
-        neighbours = self._on_two_threads(lambda index: carried_neighbours(scores, pairs, index), needed if radius else [])
+        neighbours = self._on_two_threads(
+            lambda index: carried_neighbours(scores, pairs, index, ahead != 0), needed if radius else []
+        )
         computed = self._on_two_threads(
             lambda index: frame_probability(
-                supported_score(scores, neighbours, pairs, index, radius), config, frames[index]
+                supported_score(scores, neighbours, pairs, index, radius, ahead), config, frames[index]
             ),
             missing,
         )
@@ -232,18 +240,25 @@ def _merge(cache: _LRU, cache_keys: Sequence[Hashable | None], computed: dict[in
     return [computed[index] if index in computed else found[index] for index in range(len(cache_keys))]
 
 
-def _neighbourhood(keys: Sequence, index: int, reach: int) -> tuple | None:
-    """Cache key of a result that depends on frames ``index - reach .. index + reach`` (None
-    outside the window); None when the frames have no ids."""
+def _neighbourhood(keys: Sequence, index: int, reach: int, after: int | None = None) -> tuple | None:
+    """Cache key of a result that depends on frames ``index - reach .. index + after`` (``after``
+    None: ``reach``; None outside the window); None when the frames have no ids."""
     if keys[index] is None:
         return None
-    return tuple(keys[other] if 0 <= other < len(keys) else None for other in range(index - reach, index + reach + 1))
+    last = index + (reach if after is None else after)
+    return tuple(keys[other] if 0 <= other < len(keys) else None for other in range(index - reach, last + 1))
 
 
-def _evidence(pairs: Sequence[PairMotion], index: int) -> list[DirectionalMotion]:
-    """Frame ``index``'s evidence: towards the next frame, then towards the previous one (pairs with
-    a blank frame have none)."""
-    following = pairs[index].forward if index < len(pairs) else None
+def _score_ahead(config: GeometricConfig) -> int:
+    """How many frames after a frame its motion score uses: 1 (the flow towards the next frame)
+    unless ``lookahead`` is 0."""
+    return 1 if config.lookahead is None else min(1, config.lookahead)
+
+
+def _evidence(pairs: Sequence[PairMotion], index: int, ahead: bool = True) -> list[DirectionalMotion]:
+    """Frame ``index``'s evidence: towards the next frame (if ``ahead``), then towards the previous
+    one (pairs with a blank frame have none)."""
+    following = pairs[index].forward if ahead and index < len(pairs) else None
     previous = pairs[index - 1].backward if index > 0 else None
     return [item for item in (following, previous) if item is not None]
 

@@ -10,7 +10,7 @@ from geomotion_core.flow.dis import DISConfig
 
 REFERENCE_WIDTH = 854
 PIXEL_SETTINGS = (
-    "homography_threshold", "consistency_threshold", "motion_offset", "score_blur", "static_motion", "min_parallax",
+    "homography_threshold", "epipolar_threshold", "consistency_threshold", "motion_offset", "score_blur", "static_motion", "min_parallax",
     "refine_radius",
 )
 
@@ -21,6 +21,19 @@ class GeometricConfig:
 
     Pixel quantities are in pixels of a frame ``REFERENCE_WIDTH`` (854, DAVIS 480p) pixels wide;
     ``at_width`` rescales them to the width the scores are actually computed at.
+
+    ``lookahead`` (None or an int >= 0) bounds how many frames *after* a frame its result may use,
+    for low-latency streaming: with ``lookahead`` L, frame t's probability depends only on frames
+    up to t + L of the window (and any number before it), so in a window that ends at the newest
+    frame, the result of frame ``newest - L`` is final (no later frame changes it).
+    ``predict_window`` keeps its semantics; the caller picks which frame of the window to
+    publish. L = 0: each frame is scored by its flow towards the previous frame only and the
+    temporal median covers t-2..t; L = 1: flows towards both neighbours, median over t-2..t;
+    L >= 2 (up to 3, with ``temporal_radius`` 2): the median also takes t+1 (and t+2).
+    None (the default, offline): no bound, i.e. t+3 with ``temporal_radius`` 2 (frame t+2's score
+    uses its flow towards t+3). Accuracy of each on the tune / validate splits: docs/geometric.md.
+
+    ``from_settings`` also takes ``preset`` (``PRESETS``: ``accurate``, the defaults, or ``fast``).
     """
 
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast | fast | medium
@@ -37,13 +50,22 @@ class GeometricConfig:
     grid_points: int = 800  # about this many flow samples on a regular grid feed the model fits
     homography_threshold: float = 2.0  # MAGSAC inlier threshold of the background homography
     consistency_threshold: float = 2.0  # forward-backward flow error above which a pixel is occluded
+    # also fit a fundamental matrix: a pixel's residual is the smaller of the homography's and its
+    # Sampson distance, so static structure at any depth (parallax) is background. Off by default:
+    # on real video it also absorbs movers whose motion lies along the epipolar lines (docs/geometric.md)
+    epipolar: bool = False
+    epipolar_threshold: float = 1.0  # MAGSAC inlier threshold of the fundamental matrix
     motion_offset: float = 4.0  # residuals are relative to (background flow + this many pixels)
     noise_floor: float = 0.05  # lowest spread of the relative residual: keeps a well-fitted frame quiet
+    lookahead: int | None = None  # frames after a frame that its result may use (None: no bound; see above)
     temporal_radius: int = 2  # median of the scores of frames t-r..t+r carried to t along the flow (0: off)
     score_blur: float = 1.5  # Gaussian sigma smoothing the motion score before thresholding
     min_threshold: float = 2.0  # the score threshold never drops below this many spreads
     seed_ratio: float = 2.0  # hysteresis: a region needs a seed above this times min_threshold (or the threshold)
     min_region_fraction: float = 0.002  # regions smaller than this fraction of the frame are dropped
+    # a region needs a seed where the frame has texture: a pixel's seed value is its score times
+    # min(1, structure tensor's smaller eigenvalue / texture_floor) (0: any pixel seeds)
+    texture_floor: float = 1e-3
     refine_radius: float = 32.0  # window half size of the colour guided filter snapping masks to image edges (0: off)
     refine_eps: float = 1e-4  # its regulariser (squared colour units, colours in [0, 1]): higher smooths weak edges
     refine_fraction: float = 0.4  # a region's window half size is at most this times the square root of its area
@@ -57,6 +79,7 @@ class GeometricConfig:
             ("score_scale", 0.0 < self.score_scale <= 1.0),
             ("grid_points", self.grid_points >= 16),
             ("temporal_radius", self.temporal_radius in (0, 1, 2)),
+            ("lookahead", self.lookahead is None or self.lookahead >= 0),
             ("fov_degrees", 1.0 <= self.fov_degrees <= 179.0),
             ("seed_ratio", self.seed_ratio >= 1.0),
             ("min_region_fraction", 0.0 <= self.min_region_fraction < 1.0),
@@ -64,8 +87,8 @@ class GeometricConfig:
         for name, valid in checks:
             if not valid:
                 raise ConfigError(f"geometric setting {name} is out of range: {getattr(self, name)}")
-        optional = ("score_blur", "refine_radius")
-        unitless = ("noise_floor", "min_threshold", "refine_eps", "refine_fraction")
+        optional = ("score_blur", "refine_radius", "texture_floor")
+        unitless = ("noise_floor", "min_threshold", "refine_eps", "refine_fraction", "texture_floor")
         positive = [name for name in (*PIXEL_SETTINGS, *unitless) if name not in optional]
         for name in positive:
             value = getattr(self, name)
@@ -97,14 +120,30 @@ class GeometricConfig:
     @classmethod
     def from_settings(cls, settings: typing.Mapping[str, object]) -> GeometricConfig:
         """The defaults with ``settings`` applied; values may be strings (``"0.75"``, from a command
-        line), converted to the field's type (``none`` clears an optional one). Unknown names and
-        unconvertible values raise ConfigError."""
+        line), converted to the field's type (``none`` clears an optional one). ``preset`` (a
+        name of ``PRESETS``) starts from that preset instead of the defaults; the other settings
+        apply on top of it. Unknown names and unconvertible values raise ConfigError."""
+        settings = dict(settings)
+        preset = str(settings.pop("preset", DEFAULT_PRESET)).strip().lower()
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown geometric preset {preset!r}; known: {', '.join(PRESETS)}")
         hints = typing.get_type_hints(cls)
         names = [item.name for item in fields(cls)]
         unknown = sorted(set(settings) - set(names))
         if unknown:
-            raise ConfigError(f"unknown geometric setting(s) {', '.join(unknown)}; known: {', '.join(names)}")
-        return cls(**{name: _converted(name, value, hints[name]) for name, value in settings.items()})
+            raise ConfigError(f"unknown geometric setting(s) {', '.join(unknown)}; known: preset, {', '.join(names)}")
+        chosen = PRESETS[preset] | {name: _converted(name, value, hints[name]) for name, value in settings.items()}
+        return cls(**chosen)
+
+
+DEFAULT_PRESET = "accurate"
+PRESETS: dict[str, dict[str, object]] = {
+    # the defaults: DIS ``medium`` at half size, finest scale 0
+    "accurate": {},
+    # a cheaper DIS (patch stride 4, 16 descent and 3 refinement iterations): about 25 % less flow
+    # time for a small loss of J (docs/geometric.md, Speed)
+    "fast": {"flow_patch_stride": 4, "flow_descent_iterations": 16, "flow_refinement_iterations": 3},
+}
 
 
 def _converted(name: str, value: object, hint: object) -> object:

@@ -96,3 +96,42 @@ def homography_flow(homography: np.ndarray, grid: PixelGrid) -> np.ndarray:
     mapped = cv2.perspectiveTransform(points, homography).reshape(grid.height, grid.width, 2)
     mapped -= grid.coordinates
     return mapped
+
+
+def fit_fundamental(
+    source: np.ndarray, target: np.ndarray, threshold: float, units: float = 1.0
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Dominant fundamental matrix (``target^T F source = 0``) by MAGSAC, and its inlier mask.
+
+    As for ``fit_homography`` the fit runs in reference units (``units``) and F is returned in the
+    points' own units. None (with no inliers) when there are too few points or the fit fails.
+    """
+    count = len(source)
+    if count >= MIN_CORRESPONDENCES:
+        try:
+            fundamental, inliers = cv2.findFundamentalMat(
+                source * units, target * units, cv2.USAC_MAGSAC, threshold * units, 0.999
+            )
+        except cv2.error:  # MAGSAC asserts on some degenerate samples (OpenCV 5.1)
+            fundamental = None
+        if fundamental is not None and fundamental.shape == (3, 3) and np.all(np.isfinite(fundamental)):
+            to_units = np.diag([units, units, 1.0])
+            return to_units @ fundamental @ to_units, inliers.ravel().astype(bool)
+    return None, np.zeros(count, dtype=bool)
+
+
+def sampson_distance(fundamental: np.ndarray, landing: np.ndarray, grid: PixelGrid) -> np.ndarray:
+    """``[H, W]`` float32 Sampson distance (pixels) of every pixel ``x`` and where it lands, ``x'``,
+    from the epipolar constraint ``x'^T F x = 0``: how far its flow departs from any static point
+    at any depth (zero for parallax, large for motion across the epipolar lines)."""
+    f = fundamental.astype(np.float32)
+    x, y = grid.coordinates[..., 0], grid.coordinates[..., 1]
+    x2, y2 = landing[..., 0], landing[..., 1]
+    line_a = f[0, 0] * x + f[0, 1] * y + f[0, 2]
+    line_b = f[1, 0] * x + f[1, 1] * y + f[1, 2]
+    line_c = f[2, 0] * x + f[2, 1] * y + f[2, 2]
+    back_a = f[0, 0] * x2 + f[1, 0] * y2 + f[2, 0]
+    back_b = f[0, 1] * x2 + f[1, 1] * y2 + f[2, 1]
+    algebraic = x2 * line_a + y2 * line_b + line_c
+    norm = line_a * line_a + line_b * line_b + back_a * back_a + back_b * back_b
+    return np.abs(algebraic) / np.sqrt(np.maximum(norm, np.float32(1e-12)))

@@ -9,6 +9,8 @@ STATIC_CEILING = 0.09  # the highest probability given to a pixel outside the ma
 MOVING_FLOOR = 0.55  # the lowest probability given to a pixel inside the mask
 LOG_LEVELS = 255
 HISTOGRAM_STRIDE = 2  # the threshold's histogram counts every 2nd row and column (4x fewer pixels)
+TEXTURE_WINDOW = 5  # side of the structure tensor's window (pixels of the score's size)
+TEXTURE_BLUR = 3.0  # Gaussian sigma spreading a textured pixel's weight to its neighbours
 
 
 def select_threshold(score: np.ndarray, floor: float) -> float:
@@ -24,15 +26,30 @@ def select_threshold(score: np.ndarray, floor: float) -> float:
     return max(float(np.expm1(low + otsu * (high - low) / LOG_LEVELS)), floor)
 
 
-def extract_mask(score: np.ndarray, threshold: float, seed_level: float, min_area: int) -> np.ndarray:
-    """Hysteresis mask: regions above ``threshold`` that hold a pixel above ``seed_level`` and cover
-    at least ``min_area`` pixels, with their holes filled. ``[H, W]`` uint8 0/1."""
+def texture_weight(frame: np.ndarray, shape: tuple[int, int], floor: float) -> np.ndarray:
+    """``[H, W]`` float32 in [0, 1] (``shape``): how much texture the RGB ``frame`` has around each
+    pixel at that size, ``min(1, lambda_min / floor)`` with ``lambda_min`` the smaller eigenvalue of
+    the structure tensor (``cv2.cornerMinEigenVal``), smoothed. Flow is measured where the image
+    has texture in two directions and only interpolated elsewhere (sky, water, smoke, walls)."""
+    gray = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), shape[::-1], interpolation=cv2.INTER_AREA)
+    weight = cv2.cornerMinEigenVal(gray, TEXTURE_WINDOW)
+    weight *= np.float32(1.0 / floor)
+    np.minimum(weight, np.float32(1.0), out=weight)
+    return cv2.GaussianBlur(weight, (0, 0), TEXTURE_BLUR)
+
+
+def extract_mask(
+    score: np.ndarray, threshold: float, seed_level: float, min_area: int, seeds: np.ndarray | None = None
+) -> np.ndarray:
+    """Hysteresis mask: regions above ``threshold`` that hold a pixel whose ``seeds`` value (the
+    score by default) is above ``seed_level`` and cover at least ``min_area`` pixels, with their
+    holes filled. ``[H, W]`` uint8 0/1."""
     candidate = (score > threshold).view(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
     if count <= 1:
         return candidate
     seeded = np.zeros(count, dtype=bool)
-    seeded[labels[score > seed_level]] = True
+    seeded[labels[(score if seeds is None else seeds) > seed_level]] = True
     seeded &= stats[:, cv2.CC_STAT_AREA] >= min_area
     seeded[0] = False
     kept = seeded[labels].view(np.uint8)

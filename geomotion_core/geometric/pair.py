@@ -12,11 +12,14 @@ from geomotion_core.geometric.camera import relative_pose
 from geomotion_core.geometric.config import REFERENCE_WIDTH, GeometricConfig
 from geomotion_core.geometric.egomotion import (
     PixelGrid,
+    fit_fundamental,
     fit_homography,
     forward_backward_error,
     grid_correspondences,
     homography_flow,
     landing_map,
+    magnitude,
+    sampson_distance,
 )
 from geomotion_core.geometric.scoring import residual_score
 
@@ -61,16 +64,37 @@ def resize_flow(field: np.ndarray, grid: PixelGrid) -> np.ndarray:
     return resized
 
 
+def background_residual(
+    flow: np.ndarray, landing: np.ndarray, reliable: np.ndarray, grid: PixelGrid, config: GeometricConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """How far every pixel's flow departs from the background model (``[H, W]`` float32 pixels),
+    the background flow, and the reliable grid correspondences and homography the fit used.
+
+    The background is the MAGSAC homography of the reliable grid samples; with ``epipolar`` the
+    residual is the smaller of the homography's and the Sampson distance to a fundamental matrix
+    fitted to the same samples, so static structure off the dominant plane (parallax) is not
+    taken for motion (see docs/geometric.md for what that costs on real video).
+    """
+    source, target = grid_correspondences(flow, reliable, grid)
+    units = REFERENCE_WIDTH / grid.width
+    homography, _ = fit_homography(source, target, config.homography_threshold, units)
+    background = homography_flow(homography, grid)
+    residual = magnitude(flow - background)
+    if config.epipolar:
+        fundamental, _ = fit_fundamental(source, target, config.epipolar_threshold, units)
+        if fundamental is not None:
+            np.minimum(residual, sampson_distance(fundamental, landing, grid), out=residual)
+    return residual, background, source, target, homography
+
+
 def _direction(
     flow: np.ndarray, reverse: np.ndarray, grid: PixelGrid, config: GeometricConfig
 ) -> tuple[DirectionalMotion, np.ndarray, np.ndarray, np.ndarray]:
     """Score one flow direction; also return its reliable grid correspondences and homography."""
     landing = landing_map(flow, grid)
     reliable = forward_backward_error(flow, reverse, landing) < config.consistency_threshold
-    source, target = grid_correspondences(flow, reliable, grid)
-    units = REFERENCE_WIDTH / grid.width
-    homography, _ = fit_homography(source, target, config.homography_threshold, units)
-    score = residual_score(flow, homography_flow(homography, grid), reliable, config.motion_offset, config.noise_floor)
+    residual, background, source, target, homography = background_residual(flow, landing, reliable, grid, config)
+    score = residual_score(residual, background, reliable, config.motion_offset, config.noise_floor)
     return DirectionalMotion(score, reliable, landing), source, target, homography
 
 

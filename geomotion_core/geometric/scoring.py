@@ -13,17 +13,21 @@ STATISTICS_STRIDE = 3  # the median and MAD are taken on every 3rd row and colum
 
 
 def residual_score(
-    flow: np.ndarray, background_flow: np.ndarray, reliable: np.ndarray, motion_offset: float, noise_floor: float
+    residual: np.ndarray,
+    background_flow: np.ndarray,
+    reliable: np.ndarray,
+    motion_offset: float,
+    noise_floor: float,
 ) -> np.ndarray:
-    """Relative residual ``|flow - background_flow| / (|background_flow| + motion_offset)``,
-    normalised per frame: ``(r - median) / spread``.
+    """Relative residual ``residual / (|background_flow| + motion_offset)``, normalised per frame:
+    ``(r - median) / spread``. ``residual`` (``[H, W]`` float32, pixels, overwritten) is how far
+    each pixel's flow departs from the background model, e.g. ``|flow - background_flow|``.
 
     Dividing by the local camera-induced motion discounts parallax, which grows with it; the
     offset keeps slowly moving regions comparable. The median and the spread (MAD, at least
     ``noise_floor``) come from the reliable pixels of a regular subsample, so the score reads as
     "noise units above the typical background residual".
     """
-    residual = magnitude(flow - background_flow)
     camera_motion = magnitude(background_flow)
     camera_motion += motion_offset
     residual /= camera_motion

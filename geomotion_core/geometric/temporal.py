@@ -2,7 +2,8 @@
 
 A moving object scores high in every frame along its path, while flow noise and badly fitted
 patches come and go; the per-pixel median of a frame's score and its neighbours' scores carried
-to it (up to two frames each side) keeps the first and suppresses the second.
+to it (up to two frames each side) keeps the first and suppresses the second. A causal variant
+(``GeometricConfig.lookahead``) uses fewer or no frames after the one it scores.
 """
 from __future__ import annotations
 
@@ -47,15 +48,15 @@ def temporal_median(maps: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def carried_neighbours(
-    scores: Sequence[np.ndarray | None], pairs: Sequence[PairMotion], index: int
+    scores: Sequence[np.ndarray | None], pairs: Sequence[PairMotion], index: int, ahead: bool = True
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The next and the previous frame's scores carried to frame ``index`` (None where a frame has
-    no score or is outside the window). ``scores[i]`` belongs to frame i, ``pairs[i]`` to frames
-    (i, i + 1)."""
+    no score or is outside the window; the next one also when ``ahead`` is False). ``scores[i]``
+    belongs to frame i, ``pairs[i]`` to frames (i, i + 1)."""
     if scores[index] is None:
         return None, None
     following = previous = None
-    if index + 1 < len(scores) and scores[index + 1] is not None and pairs[index].forward is not None:
+    if ahead and index + 1 < len(scores) and scores[index + 1] is not None and pairs[index].forward is not None:
         following = carry(scores[index + 1], pairs[index].forward.landing)
     if index > 0 and scores[index - 1] is not None and pairs[index - 1].backward is not None:
         previous = carry(scores[index - 1], pairs[index - 1].backward.landing)
@@ -68,9 +69,11 @@ def supported_score(
     pairs: Sequence[PairMotion],
     index: int,
     radius: int,
+    ahead: int | None = None,
 ) -> np.ndarray | None:
     """Frame ``index``'s score as the median with the scores of up to ``radius`` (at most 2)
-    frames each side carried to it; a side stops at a window edge or a frame without a score.
+    frames before it and ``min(radius, ahead)`` frames after it (``ahead`` None: ``radius``)
+    carried to it; a side stops at a window edge or a frame without a score.
     ``neighbours[i]`` is ``carried_neighbours(scores, pairs, i)`` for frames ``index - 1 ..
     index + 1`` (frames two steps away arrive through their neighbour's carried map)."""
     if scores[index] is None:
@@ -78,13 +81,14 @@ def supported_score(
     maps = [scores[index]]
     if radius == 0:
         return maps[0]
+    reach = {1: radius if ahead is None else min(radius, ahead), -1: radius}
     following, previous = neighbours[index]
     for carried, step, path in ((following, 1, "forward"), (previous, -1, "backward")):
-        if carried is None:
+        if carried is None or reach[step] == 0:
             continue
         maps.append(carried)
         further = neighbours.get(index + step, (None, None))[0 if step > 0 else 1]
-        if radius == 2 and further is not None:
+        if reach[step] == 2 and further is not None:
             landing = getattr(pairs[index if step > 0 else index - 1], path).landing
             maps.append(carry(further, landing))
     return temporal_median(maps)
