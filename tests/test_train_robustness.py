@@ -82,15 +82,23 @@ def test_write_checkpoint_refuses_non_finite_weights(tmp_path, small_reference) 
     assert not list(tmp_path.rglob("*.safetensors"))
 
 
-@pytest.mark.parametrize("setting", ["optim.lr=nan", "optim.lr=inf", "optim.grad_clip=nan", "optim.betas=[0.9, 1.5]",
-                                     "optim.non_finite=ignore"])
-def test_non_finite_settings_are_config_errors(tmp_path, small_reference, davis_root, setting) -> None:
-    config = small_config(tmp_path / "run", small_reference, davis_root)
-    name, _, value = setting.partition("=")
+@pytest.mark.parametrize("setting", [
+    "optim.lr=.nan", "optim.lr=.inf", "optim.grad_clip=.nan", "optim.betas=[0.9, 1.5]", "optim.non_finite=ignore",
+    "loss.bce_weight=.nan", "data.augment.view_probabilities=[.nan, 1, 1]", "data.num_workers=-1", "seed=-1",
+    "optim.min_lr=-.inf",
+])
+def test_bad_settings_are_config_errors(tmp_path, small_reference, davis_root, setting) -> None:
+    """Every number of the configuration must be finite, wherever it sits (issue 18)."""
     import yaml
 
-    setattr(config.optim, name.split(".")[1], yaml.safe_load(value))
-    with pytest.raises(ConfigError, match=name):
+    config = small_config(tmp_path / "run", small_reference, davis_root)
+    name, _, value = setting.partition("=")
+    *sections, field = name.split(".")
+    owner = config
+    for section in sections:
+        owner = getattr(owner, section)
+    setattr(owner, field, yaml.safe_load(value))
+    with pytest.raises(ConfigError, match=name.replace(".", r"\.")):
         config.validate()
 
 

@@ -45,10 +45,10 @@ def backend_options_from_args(args: argparse.Namespace) -> BackendOptions:
     """The ``BackendOptions`` of parsed :func:`add_backend_arguments` options."""
     return BackendOptions(
         backend=args.backend,
-        checkpoint=args.checkpoint,
-        model_config=args.model_config,
+        checkpoint=_text(args.checkpoint),
+        model_config=_text(args.model_config),
         flow=args.flow,
-        raft_weights=args.raft_weights,
+        raft_weights=_text(args.raft_weights),
         device=args.device,
         precision=args.precision,
         size=args.size,
@@ -56,6 +56,11 @@ def backend_options_from_args(args: argparse.Namespace) -> BackendOptions:
         allow_random_weights=args.random_weights,
         geometric=parse_settings(args.geometric),
     )
+
+
+def _text(path: object) -> str | None:
+    """A parsed path option as the plain string the options hold (None stays None)."""
+    return None if path is None else str(path)
 
 
 def parse_settings(items: list[str]) -> dict[str, str]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from geomotion_core.cli import options as option_types
@@ -81,6 +82,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     config = TrainConfig.from_yaml(args.config, args.overrides)
     for option, (section, name) in OPTION_FIELDS.items():
         value = getattr(args, option)
+        if isinstance(value, Path):
+            value = str(value)  # the config holds plain strings (it is written back as YAML)
         if value is not None:
             setattr(getattr(config, section) if section else config, name, value)
     config.validate()

@@ -29,6 +29,20 @@ METRICS = ("J", "F", "J&F")
 NON_FINITE_ACTIONS = ("stop", "skip")
 
 
+def _check_finite(value: Any, where: str) -> None:
+    """Refuse NaN or infinity anywhere in a configuration (every number of every section)."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where.removeprefix('config.')} must be a finite number, got {value}")
+    if dataclasses.is_dataclass(value):
+        for item in dataclasses.fields(value):
+            _check_finite(getattr(value, item.name), f"{where}.{item.name}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{where}[{index}]")
+
+
 @dataclass
 class DatasetConfig:
     """One dataset folder in one of the supported layouts (see ``datasets.py``)."""
@@ -190,9 +204,14 @@ class TrainConfig:
     threshold: float = 0.5  # probability threshold for the validation masks
 
     def validate(self) -> None:
+        _check_finite(self, "config")
         self.data.validate()
         self.loss.validate()
         self.optim.validate()
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be in [0, 2^32), got {self.seed}")
+        if self.data.num_workers < 0:
+            raise ConfigError(f"data.num_workers must be >= 0, got {self.data.num_workers}")
         _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("select_metric", self.select_metric, METRICS)
         if self.max_steps is not None and self.max_steps < 1:
