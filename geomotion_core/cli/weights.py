@@ -153,7 +153,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-hash", action="store_true", help="skip the sha256 of present files (fast)")
     for key, option in EXPLICIT_OPTIONS.items():
         filename = weights.weight_spec(key).filename
-        parser.add_argument(option, dest=f"explicit_{key}", metavar="PATH", help=f"an explicit {filename} to check")
+        # a named weight file must exist; the SAM2 config may also be a name inside the sam2 package
+        kind = None if weights.weight_spec(key).bundled else option_types.INPUT_FILE
+        parser.add_argument(option, dest=f"explicit_{key}", metavar="PATH", type=kind,
+                            help=f"an explicit {filename} to check")
     parser.set_defaults(func=run_list)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     download = actions.add_parser("download", help="fetch missing weight files into GEOMOTION_HOME")
