@@ -95,11 +95,14 @@ def run(args: argparse.Namespace) -> int:
     """Segment, evaluate, report."""
     from geomotion_core.eval import benchmark_sequences, evaluate_set
     from geomotion_core.eval.datasets import get_benchmark
+    from geomotion_core.pipeline.outputs import OutputFolder
 
     sequences, label = selected_sequences(args)
     sequence_set = benchmark_sequences(args.benchmark, args.data, args.sequence_list, sequences, label)
     options = _segment_options(args)
     options.validate()
+    for sequence in sequence_set.sequences:  # refuse earlier results now, not after hours of work
+        OutputFolder(args.output / sequence.name, options.overwrite).check()
     summaries = {}
     for position, sequence in enumerate(sequence_set.sequences, start=1):
         count = len(sequence_set.sequences)
