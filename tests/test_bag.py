@@ -252,3 +252,25 @@ def test_bag_eval_refuses_bad_settings_before_replaying(sequence_bag, tmp_path, 
     with pytest.raises(ConfigError, match=match):
         evaluate_bag(_options(sequence_bag, output=tmp_path / "out", **changes))
     assert not (tmp_path / "out").exists()
+
+
+def test_bag_make_on_a_full_disk_is_one_clear_error_and_leaves_nothing(davis_root, tmp_path, monkeypatch):
+    import sqlite3
+
+    from rosbags.rosbag2 import Writer
+
+    from geomotion_core.errors import GeoMotionError
+
+    frames, masks = _sequence_files(davis_root)
+    real_write, calls = Writer.write, []
+
+    def fill_disk(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 3:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Writer, "write", fill_disk)
+    with pytest.raises(GeoMotionError, match="cannot write bag .*disk is full"):
+        write_sequence_bag(frames[:4], tmp_path / "bag", masks[:4], fps=10.0)
+    assert list(tmp_path.iterdir()) == []

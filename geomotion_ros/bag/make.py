@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import cv2
 import numpy as np
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
-from geomotion_core.errors import InputError
+from geomotion_core.errors import GeoMotionError, InputError
 from geomotion_core.io.frames import MAX_FPS, MIN_FPS
 from geomotion_ros.bag.schema import CAMERA_INFO_TYPE, IMAGE_TYPE, BagTopics, typestore
 
@@ -114,6 +115,8 @@ def write_sequence_bag(
         staging.mkdir(parents=True)
         written_masks = _write_bag(staging / output.name, frames, masks, period_ns, storage, frame_id, topics, start_ns)
         (staging / output.name).rename(output)
+    except (OSError, sqlite3.Error, WriterError) as error:  # e.g. a full disk
+        raise GeoMotionError(f"cannot write bag {output}: {error}") from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     LOGGER.info("wrote %d frames (%d with ground truth) to %s", len(frames), written_masks, output)
