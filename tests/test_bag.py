@@ -274,3 +274,27 @@ def test_bag_make_on_a_full_disk_is_one_clear_error_and_leaves_nothing(davis_roo
     with pytest.raises(GeoMotionError, match="cannot write bag .*disk is full"):
         write_sequence_bag(frames[:4], tmp_path / "bag", masks[:4], fps=10.0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_replay_leaves_its_output_bag_marked_partial(sequence_bag, tmp_path, monkeypatch):
+    """Only a complete recording sits at OUT/outputs; a failed one is kept as OUT/outputs.partial."""
+    import geomotion_ros.bag.offline as offline
+
+    from geomotion_ros.bag.evaluate import OUTPUT_BAG_NAME
+
+    real_segmenter, pushed = offline.StreamingSegmenter, []
+
+    class FailingSegmenter(real_segmenter):
+        def push(self, frame, stamp, intrinsics=None):
+            pushed.append(stamp)
+            if len(pushed) == 6:
+                raise RuntimeError("the backend broke")
+            return super().push(frame, stamp, intrinsics)
+
+    monkeypatch.setattr(offline, "StreamingSegmenter", FailingSegmenter)
+    with pytest.raises(RuntimeError, match="backend broke"):
+        evaluate_bag(_options(sequence_bag, offline=True, output=tmp_path / "out"))
+    assert not (tmp_path / "out" / OUTPUT_BAG_NAME).exists()
+    with BagReader(tmp_path / "out" / f"{OUTPUT_BAG_NAME}.partial") as recorded:
+        assert 0 < len(recorded.masks_by_stamp(recorded.optional_connection("/motion_mask/image"))) < FRAMES
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [f"{OUTPUT_BAG_NAME}.partial"]

@@ -79,9 +79,12 @@ def replay_offline(
                 continue
             frame_id = image.frame_id
         collect(engine.flush())
-    finally:
+    except BaseException:
         if recorder:
-            recorder.close()
+            recorder.close(complete=False)
+        raise
+    if recorder:
+        recorder.close()
     replay.wall_s = time.perf_counter() - started
     replay.dropped = engine.stats.dropped + rejected
     return replay

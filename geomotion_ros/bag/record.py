@@ -1,6 +1,7 @@
 """Record a replay's outputs (masks, poses) into an output bag."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,22 +16,39 @@ POSE_TOPIC = "/camera_pose"
 
 
 class OutputBag:
-    """An mcap bag the node's outputs are written to: raw CDR from DDS, or built from results."""
+    """An mcap bag the node's outputs are written to: raw CDR from DDS, or built from results.
+
+    The bag is written in a hidden staging folder beside ``path`` and moved to ``path`` by
+    :meth:`close`, or to ``<path>.partial`` when the replay failed, so ``path`` only ever holds a
+    complete recording.
+    """
 
     def __init__(self, path: Path) -> None:
-        self._writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self.path = Path(path)
+        self._staging = self.path.parent / f".{self.path.name}.staging"
+        shutil.rmtree(self._staging, ignore_errors=True)
+        self._staging.mkdir(parents=True)
+        self._writer = Writer(self._staging / self.path.name, version=9, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
         self._connections: dict[str, object] = {}
 
     def __enter__(self) -> OutputBag:
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def __exit__(self, error_type, *_) -> None:
+        self.close(complete=error_type is None)
 
-    def close(self) -> None:
-        """Finish the bag's files."""
-        self._writer.close()
+    def close(self, complete: bool = True) -> Path:
+        """Finish the bag's files and move them into place (``<path>.partial`` if not complete)."""
+        try:
+            self._writer.close()
+        finally:
+            target = self.path if complete else self.path.with_name(self.path.name + ".partial")
+            if not complete:
+                shutil.rmtree(target, ignore_errors=True)  # an earlier failed replay's
+            (self._staging / self.path.name).rename(target)
+            shutil.rmtree(self._staging, ignore_errors=True)
+        return target
 
     def _connection(self, topic: str, msgtype: str):
         if topic not in self._connections:

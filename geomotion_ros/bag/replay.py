@@ -211,9 +211,14 @@ def replay_through_node(
             node.stop_inference()
             node.destroy_node()
             player.destroy_node()
-    finally:
+    except BaseException:
+        if recorder_bag:
+            recorder_bag.close(complete=False)
+        raise
+    else:
         if recorder_bag:
             recorder_bag.close()
+    finally:
         rclpy.try_shutdown(context=context)
     replay.outcomes = recorder.outcomes
     return replay
