@@ -106,7 +106,7 @@ def test_failure_mid_run_keeps_a_marked_partial_and_the_old_results(tmp_path: Pa
         real_write_png(path, image, compression)
 
     monkeypatch.setattr(outputs_module, "write_png", fill_disk)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(GeoMotionError, match="No space left on device.*frames done are kept in .*partial"):
         segment_to_folder(frames, out, _options(overwrite=True))
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "partial"} == complete
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
@@ -128,7 +128,9 @@ def test_full_disk_in_the_cli_is_one_line_and_nothing_looks_complete(tmp_path: P
         f"sys.exit(main(['segment', {str(frames)!r}, '-o', {str(out)!r}, '--backend', 'geometric', '--no-progress']))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert "No space left on device" in _error_line(result)
+    line = _error_line(result)
+    assert result.stderr.count("\n") == 1, result.stderr  # one line says what failed and what is kept
+    assert "No space left on device" in line and f"kept in {out / 'partial'}" in line
     assert not (out / "run.json").exists() and not (out / "poses.json").exists()
     assert json.loads((out / "partial" / "run.json").read_text())["status"] == "partial"
 

@@ -148,8 +148,6 @@ class OutputFolder:
                 write_json_atomic(partial / RUN_FILE, {"status": "partial", **record, "error": reason})
             except OSError as exc:  # e.g. the disk is full: the missing run.json marks it incomplete too
                 LOGGER.warning("cannot write %s: %s", partial / RUN_FILE, exc)
-            LOGGER.warning("the run stopped after %d frames; what it wrote is in %s (not complete)",
-                           record["frames"], partial)
             return partial
         finally:
             self._unlock()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 import numpy as np
 
 from geomotion_core.backend import BackendOptions, MotionBackend, build_backend
-from geomotion_core.errors import ConfigError, InputError
+from geomotion_core.errors import ConfigError, GeoMotionError, InputError
 from geomotion_core.io.frames import MAX_FPS, MIN_FPS, Frame, open_frames
 from geomotion_core.pipeline.official import (
     DEFAULT_CHUNK_SIZE,
@@ -185,7 +185,13 @@ def segment_to_folder(
         staged = writer.close()
     except BaseException as error:
         _close_after_failure(writer)
-        folder.abandon(run_record(writer.frames_written, started, backend_name), error)
+        partial = folder.abandon(run_record(writer.frames_written, started, backend_name), error)
+        if partial is None:
+            raise
+        kept = f"the {writer.frames_written} frames done are kept in {partial} (marked partial)"
+        if isinstance(error, (GeoMotionError, OSError)):  # one line that says both what failed and what is kept
+            raise GeoMotionError(f"{_describe_error(error)}; {kept}") from error
+        LOGGER.warning("%s", kept)
         raise
     folder.commit(run_record(writer.frames_written, started, backend_name))
     return SegmentSummary(
@@ -217,7 +223,14 @@ def _close_after_failure(writer: SegmentationWriter) -> None:
     try:
         writer.close()
     except Exception as error:  # noqa: BLE001 - secondary to the error being raised
-        LOGGER.warning("while stopping after an error: %s", error)
+        LOGGER.debug("while stopping after an error: %s", error)
+
+
+def _describe_error(error: BaseException) -> str:
+    """A user-facing error in words: an OSError as ``<reason>: <path>``."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+    return str(error)
 
 
 def _chunked_results(
