@@ -35,7 +35,11 @@ ROS_WHEELS = [
     "ros-lifecycle-msgs==2.3.0",
 ]
 
-DEV_REQUIRES = ["pytest>=8", "pytest-timeout>=2.3"]
+# ONNX export and the onnxruntime engine (`geomotion export`, engine onnxruntime). TensorRT
+# (engine tensorrt) needs a CUDA GPU: install `tensorrt` yourself on such a machine.
+EXPORT_REQUIRES = ["onnx>=1.17", "onnxscript>=0.5", "onnxruntime>=1.20"]
+
+DEV_REQUIRES = ["pytest>=8", "pytest-timeout>=2.3", *EXPORT_REQUIRES]
 
 # Sub-commands of the `geomotion` CLI: each module's `register(subparsers)` adds one parser.
 COMMANDS = [
@@ -47,6 +51,7 @@ COMMANDS = [
     "train = geomotion_core.cli.train:register",
     "bag = geomotion_ros.bag.cli:register",
     "demo = geomotion_core.cli.demo:register",
+    "export = geomotion_core.cli.export:register",
 ]
 
 setup(
@@ -63,7 +68,7 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.json")),
     ],
     install_requires=CORE_REQUIRES,
-    extras_require={"ros": ROS_WHEELS, "dev": DEV_REQUIRES},
+    extras_require={"ros": ROS_WHEELS, "export": EXPORT_REQUIRES, "dev": DEV_REQUIRES},
     zip_safe=True,
     entry_points={
         "console_scripts": [

@@ -6,6 +6,11 @@ meant for a GPU; on a CPU limit it, e.g.::
 
     .venv/bin/python benchmarks/bench_model.py --frames 1,2 --sizes 224x224,518x518 --precision fp32
 
+``--engine onnxruntime`` / ``tensorrt`` time the exported graphs (``geomotion export``; split encoder +
+decoder, the camera rotation projected in PyTorch) instead of the PyTorch model; ``tensorrt`` builds
+one engine per precision and size (minutes each, cached in a temporary folder for the run).
+``--compile --compile-mode reduce-overhead`` replays CUDA graphs (launch-bound small N).
+
 Peak memory: CUDA's peak allocated bytes on a GPU; on Linux CPUs the process's peak resident set,
 reset before each case through ``/proc/self/clear_refs``. On a shared CPU the process CPU time per
 frame (``cpu ms/frame``) is steadier than the wall time.
@@ -19,12 +24,14 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from geomotion_core.backend import ENGINES  # noqa: E402
 from geomotion_core.model import GeoMotion, GeoMotionConfig  # noqa: E402
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -37,6 +44,7 @@ class Case:
     frames: int
     precision: str
     sdpa: str
+    engine: str = "torch"
     ms_per_frame: float | None = None
     ms_per_clip: float | None = None
     cpu_ms_per_frame: float | None = None
@@ -55,6 +63,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--config", type=Path, help="JSON file whose 'model' object is a GeoMotionConfig")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model first")
+    parser.add_argument("--compile-mode", default="default",
+                        help="torch.compile mode: default, reduce-overhead (CUDA graphs), max-autotune")
+    parser.add_argument("--engine", choices=ENGINES, default="torch",
+                        help="torch, or the exported graphs run by onnxruntime (fp32) or TensorRT")
     parser.add_argument(
         "--sdpa", default="default",
         help="comma-separated: default (PyTorch's choice) and/or math (forced, as the official code "
@@ -93,11 +105,11 @@ def synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run_case(model: torch.nn.Module, case: Case, device: torch.device, args: argparse.Namespace) -> Case:
+def run_case(model: Callable, case: Case, device: torch.device, args: argparse.Namespace) -> Case:
     generator = torch.Generator(device="cpu").manual_seed(0)
     images = torch.rand(1, case.frames, 3, case.height, case.width, generator=generator).to(device)
     flow = (torch.rand(1, case.frames, case.height, case.width, generator=generator) * 10).to(device)
-    dtype = PRECISIONS[case.precision]
+    dtype = PRECISIONS[case.precision] if case.engine == "torch" else None  # engines carry their own
     autocast = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
     kernel = sdpa_kernel([SDPBackend.MATH]) if case.sdpa == "math" else contextlib.nullcontext()
     reset_peak(device)
@@ -125,8 +137,22 @@ def run_case(model: torch.nn.Module, case: Case, device: torch.device, args: arg
     return case
 
 
+def engine_runner(model: torch.nn.Module, engine: str, precision: str, size: tuple[int, int],
+                  device: torch.device, exported: dict[str, object]) -> Callable:
+    """The model itself (torch), or the exported graphs of ``size`` run by ``engine`` at ``precision``."""
+    if engine == "torch":
+        return model
+    from geomotion_core.export.engines import ExportedNetwork
+    from geomotion_core.export.store import ExportStore
+
+    store = exported.setdefault("store", ExportStore())  # one export per size, shared by the precisions
+    if precision not in exported:
+        exported[precision] = ExportedNetwork(engine, model, None, device, precision, store=store)
+    return exported[precision].prepare(size)
+
+
 def format_case(case: Case) -> str:
-    head = f"{case.height}x{case.width:<4} {case.frames:>3} {case.precision:>5} {case.sdpa:>7}"
+    head = f"{case.height}x{case.width:<4} {case.frames:>3} {case.precision:>5} {case.sdpa:>7} {case.engine:>11}"
     if case.note:
         return f"{head} {case.note}"
     peak = f"{case.peak_mib:9.0f}" if case.peak_mib is not None else f"{'-':>9}"
@@ -151,20 +177,22 @@ def main(argv: list[str] | None = None) -> int:
     build_start = time.perf_counter()
     model = GeoMotion(config, device=device).eval()
     if args.compile:
-        model = torch.compile(model)
+        model = torch.compile(model, mode=args.compile_mode)
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, "
           f"built in {time.perf_counter() - build_start:.1f} s", flush=True)
-    print(f"{'size':<9} {'N':>3} {'prec':>5} {'sdpa':>7} {'ms/frame':>10} {'ms/clip':>10} "
+    print(f"{'size':<9} {'N':>3} {'prec':>5} {'sdpa':>7} {'engine':>11} {'ms/frame':>10} {'ms/clip':>10} "
           f"{'cpu ms/frame':>12} {'peak MiB':>9}", flush=True)
     results = []
+    exported: dict[str, object] = {}
     for size in args.sizes.split(","):
         height, width = (int(v) for v in size.lower().split("x"))
         for frames in (int(v) for v in args.frames.split(",")):
             for precision in args.precision.split(","):
+                runner = engine_runner(model, args.engine, precision, (height, width), device, exported)
                 for sdpa in args.sdpa.split(","):
-                    case = run_case(model, Case(height, width, frames, precision, sdpa), device, args)
+                    case = run_case(runner, Case(height, width, frames, precision, sdpa, args.engine), device, args)
                     results.append(case)
                     print(format_case(case), flush=True)
     if args.json:

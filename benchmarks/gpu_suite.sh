@@ -3,10 +3,16 @@
 # the network's CUDA conformance tests, the model speed/memory grid, RAFT, the official segment
 # pipeline and its SAM2 refinement (random weights: timing does not depend on them), the streaming
 # engine as the node runs it (official model, window 8 / stride 4, bf16) and an official training step.
+# Deployment (issue 16, docs/export.md): the export/engine CUDA tests (TensorRT ones need the
+# `tensorrt` package on the machine), the network with CUDA graphs (torch.compile reduce-overhead) and
+# as TensorRT engines at N=1 and 8, the official network exported to ONNX, and the fast official
+# protocol (bf16) against the exact one.
 #
 #   GEOMOTION_SHARED=/path/to/shared benchmarks/gpu_suite.sh OUTDIR
 #
-# OUTDIR receives suite.log (everything printed) and model.json, segment.json, train.json.
+# OUTDIR receives suite.log (everything printed) and model.json, segment.json, train.json,
+# model_graphs.json, model_tensorrt.json, fast_protocol.json and export/ (report.json; the ONNX
+# files are deleted at the end: 3.9 GB).
 set -u
 out=${1:?usage: gpu_suite.sh OUTDIR}
 python=${PYTHON:-python3}
@@ -24,7 +30,17 @@ step() {
 
 step device 20 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 step versions 40 "$python" -c "import torch, cv2; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'opencv', cv2.__version__)"
+step trt-version 40 "$python" -c "import tensorrt, onnxruntime; print('tensorrt', tensorrt.__version__, 'onnxruntime', onnxruntime.__version__, onnxruntime.get_available_providers())"
 step conformance 120 "$python" -m pytest -q -p no:cacheprovider tests/test_model_cuda.py
+step engines 420 "$python" -m pytest -q -p no:cacheprovider -rs tests/test_export_cuda.py
+step cuda-graphs 240 "$python" benchmarks/bench_model.py --device cuda --frames 1,8 --sizes 518x518 --precision fp32,bf16 \
+    --compile --compile-mode reduce-overhead --warmup 3 --json "$out/model_graphs.json"
+step tensorrt 600 "$python" benchmarks/bench_model.py --device cuda --frames 1,8 --sizes 518x518 --precision fp16,bf16 \
+    --engine tensorrt --json "$out/model_tensorrt.json"
+step fast-protocol 400 "$python" benchmarks/bench_fast_protocol.py --preset official --random-weights --device cuda \
+    --frames 32 --json "$out/fast_protocol.json"
+step export 500 "$python" -m geomotion_core.cli export --random-weights -o "$out/export" --size 518 --max-frames 32
+rm -f "$out"/export/*.onnx "$out"/export/*.onnx.data
 step streaming 120 "$python" benchmarks/bench_streaming.py --backend geomotion --random-weights --flow raft \
     --precision bf16 --device cuda --window 8 --stride 4 --frames 96
 step segment 200 "$python" benchmarks/bench_segment.py --preset official --random-weights --device cuda --json "$out/segment.json"

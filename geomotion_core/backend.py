@@ -16,6 +16,7 @@ from geomotion_core.types import WindowPrediction
 BACKENDS = ("geomotion", "geometric")
 FLOW_METHODS = ("raft", "dis")
 PRECISIONS = ("fp32", "bf16", "fp16")
+ENGINES = ("torch", "onnxruntime", "tensorrt")  # how the network runs (docs/export.md)
 
 
 @dataclass
@@ -34,6 +35,7 @@ class BackendOptions:
     allow_random_weights: bool = False  # geomotion without a checkpoint: random init (tests, smoke runs)
     points: bool = False  # also return world points at the input size (costs memory)
     geometric: dict[str, object] = field(default_factory=dict)  # GeometricConfig settings (name -> value)
+    engine: str = "torch"  # the network's inference engine: torch | onnxruntime | tensorrt
 
     def validate(self) -> None:
         """Raise ConfigError on a value outside its allowed set."""
@@ -41,11 +43,15 @@ class BackendOptions:
             ("backend", self.backend, BACKENDS),
             ("flow", self.flow, FLOW_METHODS),
             ("precision", self.precision, PRECISIONS),
+            ("engine", self.engine, ENGINES),
         ):
             if value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         if self.size < 14 or self.size % 14:
             raise ConfigError(f"size must be a positive multiple of 14, got {self.size}")
+        if self.backend == "geomotion" and self.engine == "onnxruntime" and self.precision != "fp32":
+            raise ConfigError(f"engine onnxruntime runs the fp32 graph; precision {self.precision} needs "
+                              "engine torch or tensorrt")
 
 
 class MotionBackend(Protocol):

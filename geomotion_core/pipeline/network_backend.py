@@ -4,27 +4,41 @@ One window: official preprocessing -> bidirectional flow magnitudes on the de-no
 frames -> encoder -> decoder with the flow -> probability and poses resized back to the input size.
 With ``frame_ids``, preprocessed frames, encoder tokens and per-pair flow magnitudes of frames seen
 in earlier windows are reused from bounded caches, so a sliding window only pays for new frames.
+
+The network itself runs on one of the engines of :mod:`geomotion_core.export.engines` (PyTorch,
+onnxruntime, TensorRT): each offers ``encode`` / ``decode``, so the token cache works with all of them.
 """
 from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
 
 from geomotion_core.backend import BackendOptions
-from geomotion_core.errors import InputError
+from geomotion_core.errors import ConfigError, InputError
 from geomotion_core.flow.base import FlowEstimator
 from geomotion_core.pipeline.cache import LruCache
-from geomotion_core.pipeline.model_loading import load_network, resolve_device
+from geomotion_core.model.geomotion import GeoMotionOutput
+from geomotion_core.pipeline.model_loading import load_network, resolve_checkpoint, resolve_device
 from geomotion_core.pipeline.probability_resize import resize_bilinear
 from geomotion_core.pipeline.preprocessing import imagenet_denormalise, model_input_size, preprocess_frames
 from geomotion_core.types import WindowPrediction
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_CACHE_FRAMES = 64
+STREAMING_WINDOW_SIZES = tuple(range(1, 9))  # the node's window lengths the warm-up prepares by default
+CUDA_GRAPH_WARMUP_CALLS = 3  # CUDA-graph trees record on a later call than the first
+
+
+class Network(Protocol):
+    """What the backend needs of the network, whatever engine runs it (the model's own API)."""
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor: ...
+
+    def decode(self, tokens: torch.Tensor, flow_magnitude: torch.Tensor, image_size: Sequence[int]) -> GeoMotionOutput: ...
 
 
 class NetworkBackend:
@@ -42,8 +56,12 @@ class NetworkBackend:
         keep_aspect: bool = False,
         return_points: bool = False,
         cache_frames: int = DEFAULT_CACHE_FRAMES,
+        network: Network | None = None,
+        engine: str = "torch",
     ) -> None:
         self.model = model
+        self.network: Network = network if network is not None else model
+        self.engine = engine
         self.flow_estimator = flow
         self.device = device
         self.precision = precision
@@ -60,9 +78,64 @@ class NetworkBackend:
         from geomotion_core.flow import build_flow_estimator
 
         device = resolve_device(options.device)
-        model = load_network(options, device)
+        network = None
+        if options.engine == "torch":
+            model = load_network(options, device)
+        else:
+            from geomotion_core.export.engines import ExportedNetwork
+            from geomotion_core.export.store import weights_identity
+
+            model = load_network(options, torch.device("cpu"))  # only exported from, never run
+            weights = weights_identity(resolve_checkpoint(options))
+            network = ExportedNetwork(options.engine, model, weights, device, options.precision)
         flow = build_flow_estimator(options.flow, options.raft_weights, device)
-        return cls(model, flow, device, options.precision, options.size, options.keep_aspect, options.points)
+        return cls(model, flow, device, options.precision, options.size, options.keep_aspect, options.points,
+                   network=network, engine=options.engine)
+
+    def warmup(
+        self,
+        window_sizes: Sequence[int] = STREAMING_WINDOW_SIZES,
+        frame_size: tuple[int, int] | None = None,
+        compile: bool | None = None,
+    ) -> dict[int, float]:
+        """Prepare every window length in ``window_sizes`` before the first frame; seconds per length.
+
+        Exported engines export (or load) and build their graphs here; the torch engine compiles
+        encode/decode with ``torch.compile`` (``reduce-overhead``: CUDA graphs) when ``compile`` is
+        True, or by default on CUDA, one static graph per length. ``frame_size`` ``(H, W)`` is only
+        needed with ``keep_aspect`` (the network's input size then depends on it).
+        """
+        sizes = warmup_sizes(window_sizes)
+        if self.keep_aspect and frame_size is None:
+            raise ConfigError("warm-up with keep_aspect needs the frame size (height, width)")
+        height, width = frame_size or (self.size, self.size)
+        image_size = model_input_size(height, width, self.size, self.keep_aspect)
+        if self.engine == "torch" and (compile if compile is not None else self.device.type == "cuda"):
+            self._compile(len(sizes))
+        calls = CUDA_GRAPH_WARMUP_CALLS if self.device.type == "cuda" else 1
+        seconds = {}
+        for count in sizes:
+            start = time.perf_counter()
+            images = torch.zeros(1, count, 3, *image_size, device=self.device)
+            flow = torch.zeros(1, count, *image_size, device=self.device)
+            with torch.inference_mode(), self._autocast():
+                for _ in range(calls):
+                    self.network.decode(self.network.encode(images), flow, image_size)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            seconds[count] = time.perf_counter() - start
+        return seconds
+
+    def _compile(self, lengths: int) -> None:
+        """Route the torch engine through :class:`CompiledNetwork` (once)."""
+        from geomotion_core.export.engines import CompiledNetwork
+
+        if isinstance(self.network, CompiledNetwork):
+            return
+        self.network = CompiledNetwork(self.model)
+        # each length is a recompilation of the same functions; allow them all
+        limit = max(torch._dynamo.config.recompile_limit, lengths + 2)
+        torch._dynamo.config.recompile_limit = limit
 
     def reset(self) -> None:
         self._inputs.clear()
@@ -105,7 +178,7 @@ class NetworkBackend:
             flow = self._flow_magnitudes(images, ids)
         with self._timed("network", timings), self._autocast():
             tokens = self._encoder_tokens(images, ids)
-            output = self.model.decode(tokens, flow[None], (model_height, model_width))
+            output = self.network.decode(tokens, flow[None], (model_height, model_width))
         with self._timed("postprocess", timings):
             probability = output.motion_mask[0].float()
             if not native_probability:
@@ -156,18 +229,19 @@ class NetworkBackend:
     def _encoder_tokens(self, images: torch.Tensor, ids: list[int] | None) -> torch.Tensor:
         """Encoder tokens ``[1, N, P, C]``; only frames not cached are encoded."""
         if ids is None:
-            return self.model.encode(images[None])
+            return self.network.encode(images[None])
         height, width = images.shape[-2:]
         keys = [(key, height, width) for key in ids]
         missing = [i for i, key in enumerate(keys) if key not in self._tokens]
         if missing:
-            fresh = self.model.encode(images[missing][None])[0]
+            fresh = self.network.encode(images[missing][None])[0]
             for row, i in enumerate(missing):
                 self._tokens.put(keys[i], fresh[row])
         return torch.stack([self._tokens.get(key) for key in keys])[None]
 
     def _autocast(self):
-        dtype = AUTOCAST_DTYPES.get(self.precision)
+        """Autocast for the torch engine; exported engines carry their precision in the graph/engine."""
+        dtype = AUTOCAST_DTYPES.get(self.precision) if self.engine == "torch" else None
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
     @contextmanager
@@ -178,3 +252,11 @@ class NetworkBackend:
             torch.cuda.synchronize(self.device)
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
 
+
+
+def warmup_sizes(window_sizes: Sequence[int]) -> list[int]:
+    """The distinct window lengths to prepare, ascending; each a positive integer."""
+    sizes = sorted({int(size) for size in window_sizes})
+    if not sizes or sizes[0] < 1 or any(int(size) != size for size in window_sizes):
+        raise ConfigError(f"window sizes must be positive integers, got {list(window_sizes)}")
+    return sizes

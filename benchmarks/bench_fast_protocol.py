@@ -1,0 +1,107 @@
+"""What the fast official protocol costs in masks: `segment --protocol eval --precision bf16` against
+the exact one (fp32), on the shared DAVIS sequences.
+
+    .venv/bin/python benchmarks/bench_fast_protocol.py                      # small reference model, DIS, CPU
+    .venv/bin/python benchmarks/bench_fast_protocol.py --preset official --random-weights --device cuda
+
+Both runs segment each sequence with GeoMotion's eval.py protocol (4 interleaved groups, threshold
+0.1; the official preset adds SAM2, whose image encoder runs in bf16 on CUDA in both). Reported per
+sequence: mean and lowest per-frame IoU between the fast and the exact masks, J of each against the
+ground truth and their difference, and seconds per frame of each run (loading excluded). With random
+weights the J values mean nothing, but the agreement and the timing do.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench_segment import preset_options
+from geomotion_core.eval.metrics import jaccard
+from geomotion_core.pipeline import segment_to_folder
+from random_weights import random_weights_home
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("GEOMOTION_SHARED", REPO.parent / "shared"))
+DAVIS = SHARED / "data" / "DAVIS2016"
+
+
+def read_masks(folder: Path, names: list[str]) -> np.ndarray:
+    """``[N, H, W]`` boolean masks ``folder/<name>.png`` (non-zero = moving)."""
+    return np.stack([np.asarray(Image.open(folder / f"{name}.png")) > 0 for name in names])
+
+
+def agreement(fast: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """Per-frame IoU of two boolean mask stacks (1 where both are empty)."""
+    return jaccard(fast, exact)
+
+
+def run_sequence(sequence: str, exact_options, fast_options, folder: Path) -> dict[str, object]:
+    source = DAVIS / "JPEGImages" / "480p" / sequence
+    results = {}
+    for label, options in (("exact", exact_options), ("fast", fast_options)):
+        segment_to_folder(source, folder / f"{label}-warmup", replace(options, max_frames=min(4, options.max_frames or 4)))
+        summary = segment_to_folder(source, folder / label, options)
+        processing = sum(s for stage, s in summary.stage_seconds.items() if stage != "load")
+        results[label] = {"summary": summary, "seconds_per_frame": processing / summary.frames}
+    names = sorted(path.stem for path in (folder / "exact" / "masks").glob("*.png"))
+    exact = read_masks(folder / "exact" / "masks", names)
+    fast = read_masks(folder / "fast" / "masks", names)
+    truth = read_masks(DAVIS / "Annotations" / "480p" / sequence, names)
+    iou = agreement(fast, exact)
+    j_exact, j_fast = float(jaccard(exact, truth).mean()), float(jaccard(fast, truth).mean())
+    return {
+        "sequence": sequence,
+        "frames": len(names),
+        "iou_mean": float(iou.mean()),
+        "iou_min": float(iou.min()),
+        "iou_per_frame": [round(float(v), 5) for v in iou],
+        "j_exact": j_exact,
+        "j_fast": j_fast,
+        "j_difference": j_fast - j_exact,
+        "exact_s_per_frame": results["exact"]["seconds_per_frame"],
+        "fast_s_per_frame": results["fast"]["seconds_per_frame"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=("small", "official"), default="small")
+    parser.add_argument("--sequences", default=",".join((DAVIS / "ImageSets" / "dev.txt").read_text().split()),
+                        help="comma-separated DAVIS sequences (default: the shared dev set)")
+    parser.add_argument("--frames", type=int, default=16, help="frames per sequence (default: %(default)s)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--engine", default="torch", help="engine of the fast run (torch or tensorrt)")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="official preset without weight files: random network, RAFT and SAM2 weights")
+    parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
+    args = parser.parse_args()
+
+    base = preset_options(args.preset, args.device, args.random_weights)
+    exact = replace(base, protocol="eval", max_frames=args.frames, overlay=False)
+    exact.backend = replace(base.backend, precision="fp32")
+    fast = replace(exact, backend=replace(base.backend, precision="bf16", engine=args.engine))
+    stand_ins = random_weights_home() if args.random_weights and args.preset == "official" else contextlib.nullcontext()
+    rows = []
+    with stand_ins, tempfile.TemporaryDirectory() as folder:
+        for sequence in args.sequences.split(","):
+            rows.append(run_sequence(sequence, exact, fast, Path(folder) / sequence))
+    print(f"preset {args.preset}, device {args.device}, eval protocol, {args.frames} frames per sequence")
+    print(f"{'sequence':<12}{'IoU mean':>9}{'IoU min':>9}{'J exact':>9}{'J fast':>9}{'dJ':>8}{'exact s/f':>10}{'fast s/f':>10}")
+    for row in rows:
+        print(f"{row['sequence']:<12}{row['iou_mean']:>9.4f}{row['iou_min']:>9.4f}{row['j_exact']:>9.4f}"
+              f"{row['j_fast']:>9.4f}{row['j_difference']:>+8.4f}{row['exact_s_per_frame']:>10.3f}"
+              f"{row['fast_s_per_frame']:>10.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"preset": args.preset, "device": args.device, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
