@@ -14,7 +14,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from geomotion_core.backend import BACKENDS, FLOW_METHODS, PRECISIONS, BackendOptions
+from geomotion_core.backend import BACKENDS, ENGINES, FLOW_METHODS, PRECISIONS, BackendOptions
 from geomotion_core.errors import ConfigError
 from geomotion_core.geometric.config import GeometricConfig
 from geomotion_core.streaming import POLICIES, StreamingConfig
@@ -86,6 +86,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   low=14, high=1036, step=14),
     ParameterSpec("inference.keep_aspect", "keep_aspect", False,
                   "keep the image aspect ratio at inference instead of the official square"),
+    ParameterSpec("inference.engine", "engine", "torch",
+                  "network engine: torch, onnxruntime (fp32) or tensorrt (CUDA; engine built once and cached)",
+                  ENGINES),
     ParameterSpec("queue.max_frames", "max_queue", 16,
                   "frames waiting for inference (at least window.size); beyond it frames are dropped and counted",
                   low=1, high=1024, step=1),
@@ -166,6 +169,7 @@ class NodeSettings:
     policy: str
     inference_size: int
     keep_aspect: bool
+    engine: str
     max_queue: int
     threshold: float
     end_after: float
@@ -207,6 +211,7 @@ class NodeSettings:
             keep_aspect=self.keep_aspect,
             allow_random_weights=self.allow_random_weights,
             points=self.publish_points,
+            engine=self.engine,
             geometric={
                 "flow_scale": self.geometric_flow_scale,
                 "refine_radius": self.geometric_refine_radius,

@@ -228,3 +228,22 @@ def test_no_graph_breaks_under_torch_compile(reference_config: dict) -> None:
     torch._dynamo.reset()
     assert explained.graph_break_count == 0, explained.break_reasons
     assert explained.graph_count == 1
+
+
+def test_exported_graph_split_at_the_camera_rotation_gives_the_forward(small_model: GeoMotion, small_inputs: dict) -> None:
+    """What the ONNX graphs compute (the model with its camera head stopped before the SVD) followed by
+    ``finish_camera`` equals the forward, and the model's own camera head is left in place."""
+    from geomotion_core.export.graphs import DecoderGraph, GraphOutputs, WholeGraph, finish_camera
+
+    images, flow = small_inputs["imgs"], small_inputs["flows"]
+    size = tuple(images.shape[-2:])
+    with torch.inference_mode():
+        expected = small_model(images, flow)
+        whole = finish_camera(GraphOutputs(*WholeGraph(small_model)(images, flow)))
+        split = finish_camera(GraphOutputs(*DecoderGraph(small_model, size)(small_model.encode(images), flow)))
+        raw = WholeGraph(small_model)(images, flow).camera_raw
+    for got in (whole, split):
+        for name, value in expected.items():
+            torch.testing.assert_close(got[name], value, atol=1e-5, rtol=0, msg=name)
+    assert not torch.allclose(raw[..., :3, :3], expected.camera_poses[..., :3, :3], atol=1e-3)  # really raw
+    assert type(small_model.camera_head).__name__ == "CameraHead"

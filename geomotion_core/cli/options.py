@@ -187,6 +187,9 @@ SEQUENCE_LENGTH = Number(int, 2, 1_000)
 IMAGE_SIZE = Number(int, 14, 4088, multiple_of=14)
 SEED = Number(int, 0, 2**32 - 1)
 TIMEOUT_S = Number(float, 0.0, 86_400.0, low_open=True)
+EXPORT_FRAMES = Number(int, 1, 1_024)  # frame count N of an exported graph (fixed, or the dynamic maximum)
+ONNX_OPSET = Number(int, 18, 28)  # 18: first with antialiased Resize; 28: the newest onnx 1.23 knows
+EXPORT_TOLERANCE = Number(float, 0.0, 1.0, low_open=True)  # exported vs PyTorch outputs
 
 DEVICE = DeviceName()
 INPUT_FILE = InputPath("file")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from geomotion_core.backend import BACKENDS, FLOW_METHODS, PRECISIONS, BackendOptions
+from geomotion_core.backend import BACKENDS, ENGINES, FLOW_METHODS, PRECISIONS, BackendOptions
 from geomotion_core.cli import options as option_types
 from geomotion_core.errors import ConfigError
 from geomotion_core.pipeline.official import DEFAULT_CHUNK_SIZE, PROTOCOLS
@@ -31,6 +31,9 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", type=option_types.DEVICE, default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     group.add_argument("--precision", choices=PRECISIONS, default="fp32",
                        help="network autocast precision (default: %(default)s, as official)")
+    group.add_argument("--engine", choices=ENGINES, default="torch",
+                       help="network engine: torch, onnxruntime (fp32; exported once and cached) or tensorrt "
+                            "(CUDA; fp16/bf16 engine built once and cached) (default: %(default)s)")
     group.add_argument("--size", type=option_types.NETWORK_SIZE, default=518,
                        help="network input size, a multiple of 14: square side, or long side with --keep-aspect "
                             "(default: %(default)s)")
@@ -51,6 +54,7 @@ def backend_options_from_args(args: argparse.Namespace) -> BackendOptions:
         raft_weights=_text(args.raft_weights),
         device=args.device,
         precision=args.precision,
+        engine=args.engine,
         size=args.size,
         keep_aspect=args.keep_aspect,
         allow_random_weights=args.random_weights,
