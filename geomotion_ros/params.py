@@ -216,6 +216,9 @@ class NodeSettings:
                 "flow_scale": self.geometric_flow_scale,
                 "refine_radius": self.geometric_refine_radius,
                 "fov_degrees": self.geometric_fov_degrees,
+                # newest windows end at the frame they finalise (plus the look-ahead): the backend's
+                # temporal support is bounded the same way, so no later frame can ever be used
+                "lookahead": self.window_lookahead if self.policy == "newest" else None,
             },
         )
 

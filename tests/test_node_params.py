@@ -129,3 +129,15 @@ def test_a_valid_combination_set_in_order_is_accepted_before_configure(ros_conte
         assert read_settings(node).window_stride == 4
     finally:
         node.destroy_node()
+
+
+def test_newest_policy_bounds_the_geometric_backends_look_ahead(ros_context):
+    node = GeoMotionNode(context=ros_context, parameter_overrides=[
+        Parameter("backend", value="geometric"), Parameter("window.lookahead", value=1)])
+    try:
+        settings = read_settings(node)
+        assert settings.policy == "newest"
+        assert build_backend(settings.backend_options()).config.lookahead == 1
+        assert replace(settings, policy="every_frame", window_stride=4).backend_options().geometric["lookahead"] is None
+    finally:
+        node.destroy_node()
