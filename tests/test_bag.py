@@ -244,6 +244,13 @@ def test_bag_make_failure_midway_leaves_no_bag(davis_root, tmp_path):
     assert [path.name for path in tmp_path.iterdir()] == ["broken.jpg"]
 
 
+def test_an_unusable_bag_creates_no_output_folder(tmp_path):
+    (tmp_path / "not_a_bag").mkdir()
+    with pytest.raises(InputError, match="cannot open bag"):
+        evaluate_bag(_options(tmp_path / "not_a_bag", offline=True, output=tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("changes,match", [({"rate": -1.0}, "rate must be"), ({"rate": float("nan")}, "rate must be"),
                                            ({"protocol": "nope"}, "protocol must be one of")])
 def test_bag_eval_refuses_bad_settings_before_replaying(sequence_bag, tmp_path, changes, match):

@@ -66,9 +66,9 @@ def evaluate_bag(options: BagEvalOptions) -> BagReport:
     """Replay ``options.bag`` and score it; without a ground-truth topic only latency and drops."""
     options.validate()
     config = options.streaming_config()
-    output_bag = _prepare_output(options.output)
     with BagReader(options.bag) as reader:
         image_topic = reader.image_connection(options.image_topic, exclude=(options.gt_topic,)).topic
+        output_bag = _prepare_output(options.output)  # only once the bag is known to be usable
         gt_connection = reader.optional_connection(options.gt_topic)
         if gt_connection is None:
             LOGGER.warning("bag %s has no ground-truth topic %s: reporting latency and drops only",
