@@ -153,8 +153,8 @@ def test_cli_make_then_eval_writes_json(davis_root, tmp_path):
 
 # -- issue 18: termination by counting, bad messages skipped alike, bag make refusals ---------------
 
-def _small_frames(davis_root: Path, folder: Path, count: int, scale: int) -> tuple[list[Path], list[Path]]:
-    """The first ``count`` car-shadow frames and masks, shrunk ``scale`` times, as PNG files."""
+def _small_frames(davis_root: Path, folder: Path, count: int, size: tuple[int, int]) -> tuple[list[Path], list[Path]]:
+    """The first ``count`` car-shadow frames and masks resized to ``size`` (width, height), as PNG files."""
     frames = sorted((davis_root / "JPEGImages" / "480p" / SEQUENCE).glob("*.jpg"))[:count]
     masks = sorted((davis_root / "Annotations" / "480p" / SEQUENCE).glob("*.png"))[:count]
     written: tuple[list[Path], list[Path]] = ([], [])
@@ -162,8 +162,7 @@ def _small_frames(davis_root: Path, folder: Path, count: int, scale: int) -> tup
         (folder / kind).mkdir(parents=True, exist_ok=True)
         for path in paths:
             image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            image = cv2.resize(image, (image.shape[1] // scale, image.shape[0] // scale),
-                               interpolation=cv2.INTER_NEAREST)
+            image = cv2.resize(image, size, interpolation=cv2.INTER_NEAREST)
             out.append(folder / kind / f"{path.stem}.png")
             cv2.imwrite(str(out[-1]), image)
     return written
@@ -172,11 +171,12 @@ def _small_frames(davis_root: Path, folder: Path, count: int, scale: int) -> tup
 HANG_BOUND_S = 120  # the replay used to stall 600 s before giving up; only a hang trips this
 
 
-@pytest.mark.parametrize("count,scale", [(6, 4), (10, 4), (12, 10)], ids=["6-frames", "10-frames", "85x48"])
-def test_dds_replay_ends_by_counting_with_every_frame_processed(davis_root, tmp_path, ros_domain, count, scale):
+@pytest.mark.parametrize("count,size", [(6, (213, 120)), (10, (213, 120)), (12, (64, 48))],
+                         ids=["6-frames", "10-frames", "64x48"])
+def test_dds_replay_ends_by_counting_with_every_frame_processed(davis_root, tmp_path, ros_domain, count, size):
     """Frames left after the last full window stalled the replay 600 s (item 3); frames still in
     transit were not counted, and a 64x48 bag got 0/12 processed with "0 dropped" (item 4)."""
-    frames, masks = _small_frames(davis_root, tmp_path, count, scale)
+    frames, masks = _small_frames(davis_root, tmp_path, count, size)
     write_sequence_bag(frames, tmp_path / "bag", masks, fps=10.0)
     options = BagEvalOptions(bag=tmp_path / "bag", backend=BackendOptions(backend="geometric", device="cpu"))
     report = evaluate_bag(options)  # default window 8, stride 4: 6 frames never fill a window
@@ -211,7 +211,7 @@ def _bag_with_a_bad_message(frames: list[Path], masks: list[Path], output: Path,
 
 def test_offline_and_dds_skip_the_same_bad_message(davis_root, tmp_path, ros_domain):
     """`bag eval --offline` aborted the whole replay on a message the node skips (item 12)."""
-    frames, masks = _small_frames(davis_root, tmp_path, 8, 4)
+    frames, masks = _small_frames(davis_root, tmp_path, 8, (213, 120))
     _bag_with_a_bad_message(frames, masks, tmp_path / "bag", bad=3)
     reports = {}
     for offline in (True, False):
