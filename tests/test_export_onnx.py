@@ -149,15 +149,17 @@ def test_segment_cli_with_onnxruntime_writes_the_torch_masks(small_reference, sm
         assert np.array_equal(got, expected), name
 
 
-@pytest.mark.parametrize("bad", [["--opset", "17"], ["--frames", "0"], ["--height", "56"], ["--size", "50"],
-                                 ["--tolerance", "nan"], ["--graph", "half"]])
-def test_export_cli_refuses_bad_options(small_reference, tmp_path, capsys, bad):
+@pytest.mark.parametrize("bad, named", [(["--opset", "17"], "--opset"), (["--frames", "0"], "--frames"),
+                                        (["--height", "56"], "--width"), (["--size", "50"], "--size"),
+                                        (["--tolerance", "nan"], "--tolerance"), (["--graph", "half"], "--graph")])
+def test_export_cli_refuses_bad_options(small_reference, tmp_path, capsys, bad, named):
     try:  # refused while parsing (SystemExit) or by the command before anything is exported
         code = main(["export", "-o", str(tmp_path / "out"), *small_reference.cli_arguments(), *bad])
     except SystemExit as exit_info:
         code = exit_info.code
     assert code == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("geomotion export") and named in line
     assert not (tmp_path / "out").exists()
 
 
