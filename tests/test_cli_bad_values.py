@@ -101,6 +101,19 @@ def test_numeric_options_are_declared_with_a_range(name, argv, parser):
     assert raw == [], f"{name}: options without a declared range: {raw}"
 
 
+PATH_METAVARS = {"PATH", "DIR", "OUT", "JSON", "ROOT", "PNG"}
+NAMED_OR_PATH = {"--sam2-config"}  # a file, or a config name inside the sam2 package (checked when used)
+
+
+@pytest.mark.parametrize("name,argv,parser", COMMANDS, ids=[name for name, _, _ in COMMANDS])
+def test_path_options_are_declared_with_a_kind(name, argv, parser):
+    """Every option taking a path says whether it is an input file/folder or an output."""
+    untyped = [action.option_strings or action.dest for action in parser._actions
+               if action.metavar in PATH_METAVARS and not isinstance(action.type, (InputPath, OutputPath))
+               and not NAMED_OR_PATH & set(action.option_strings)]
+    assert untyped == [], f"{name}: path options without a kind: {untyped}"
+
+
 @pytest.mark.parametrize("name,argv,parser", COMMANDS, ids=[name for name, _, _ in COMMANDS])
 def test_bad_numbers_are_refused(name, argv, parser, tmp_path, capsys):
     place = _workspace(tmp_path)

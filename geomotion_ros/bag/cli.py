@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from geomotion_core.cli import options as option_types
-from geomotion_core.cli.evaluate import PROTOCOL_NAMES
+from geomotion_core.cli.evaluate import BENCHMARK_NAMES, PROTOCOL_NAMES
 from geomotion_core.cli.segment import add_backend_arguments, backend_options_from_args
 from geomotion_core.streaming import POLICIES
 
@@ -15,7 +15,7 @@ def _add_make(subparsers: argparse._SubParsersAction) -> None:
         "make", help="write a benchmark sequence as a rosbag2 (image, camera_info, ground truth)",
         description="Write one benchmark sequence as a bag with bgr8 images on /image, an uncalibrated "
                     "CameraInfo on /camera_info and mono8 ground-truth masks on /ground_truth/motion_mask.")
-    parser.add_argument("--benchmark", required=True, help="benchmark name (see `geomotion eval --help`)")
+    parser.add_argument("--benchmark", required=True, choices=BENCHMARK_NAMES, help="benchmark name (see `geomotion eval --help`)")
     parser.add_argument("--data", required=True, type=option_types.INPUT_DIR, help="the benchmark's root folder")
     parser.add_argument("--seq", required=True, help="sequence name")
     parser.add_argument("-o", "--output", required=True, type=option_types.OUTPUT_DIR, help="bag folder to create")
