@@ -29,7 +29,7 @@ from geomotion_core.types import WindowPrediction  # noqa: E402
 from geomotion_ros.messages import OPTICAL_TO_BODY  # noqa: E402
 from geomotion_ros.node import GeoMotionNode, start  # noqa: E402
 from ros_harness import Probe, SpinThread, camera_info_for, davis_frames, stamped_image, wait_for  # noqa: E402
-from test_node import BASE_PARAMETERS, SIZE, launch, publish_stream, stamp_of  # noqa: E402,F401
+from test_node import BASE_PARAMETERS, SIZE, launch, stamp_of  # noqa: E402,F401  (launch: the fixture)
 
 pytestmark = pytest.mark.ros
 
