@@ -121,8 +121,8 @@ def main() -> None:
         probability, seconds, _ = run_backend(backend, frames)
         j_values, f_values = batch_scores(probability > 0.5, truth)
         results.setdefault(group, []).append((j_values.mean(), f_values.mean()))
-        print(f"{group:16s} {name:20s} {len(frames):6d} {j_values.mean():6.3f} {f_values.mean():6.3f} {1000 * seconds:9.1f}",
-              flush=True)
+        row = f"{j_values.mean():6.3f} {f_values.mean():6.3f} {1000 * seconds:9.1f}"
+        print(f"{group:16s} {name:20s} {len(frames):6d} {row}", flush=True)
     for group, scores in results.items():
         j_mean, f_mean = np.mean(scores, axis=0)
         print(f"{'mean ' + group:16s} {f'({len(scores)} sequences)':20s} {'':6s} {j_mean:6.3f} {f_mean:6.3f}")

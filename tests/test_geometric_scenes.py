@@ -50,7 +50,8 @@ def parallax_clip(textures: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, 
 def test_static_camera_with_sensor_noise_and_no_mover_gives_empty_masks(textures, settings):
     scene = textures[0][60:300, 100:527].astype(np.float32)
     rng = np.random.default_rng(0)
-    frames = np.stack([np.clip(scene + rng.normal(0.0, 3.0, scene.shape), 0, 255).astype(np.uint8) for _ in range(FRAMES)])
+    noisy = [np.clip(scene + rng.normal(0.0, 3.0, scene.shape), 0, 255) for _ in range(FRAMES)]
+    frames = np.stack(noisy).astype(np.uint8)
     probability = GeometricBackend(GeometricConfig.from_settings(settings)).predict_window(frames).probability
     assert not np.any(probability > 0.5)
 

@@ -57,7 +57,8 @@ def test_segment_command_line_rejects_a_malformed_setting(tmp_path: Path, davis_
 
 def test_presets_set_the_flow_and_the_other_settings_apply_on_top() -> None:
     fast = GeometricConfig.from_settings({"preset": "fast", "lookahead": "1"})
-    assert (fast.flow_patch_stride, fast.flow_descent_iterations, fast.flow_refinement_iterations) == (4, 16, 3)
+    flow = (fast.flow_patch_stride, fast.flow_descent_iterations, fast.flow_refinement_iterations)
+    assert flow == (4, 16, 3)
     assert fast.lookahead == 1
     assert GeometricConfig.from_settings({"preset": "accurate"}) == GeometricConfig()
     overridden = GeometricConfig.from_settings({"preset": "fast", "flow_patch_stride": "3"})

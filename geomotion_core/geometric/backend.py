@@ -188,7 +188,9 @@ class GeometricBackend:
         results.update((item, future.result()) for item, future in pending.items())
         return results
 
-    def _frame_scores(self, pairs: Sequence[PairMotion], keys: Sequence, config: GeometricConfig) -> list[np.ndarray | None]:
+    def _frame_scores(
+        self, pairs: Sequence[PairMotion], keys: Sequence, config: GeometricConfig
+    ) -> list[np.ndarray | None]:
         """Every frame's score: cached ones looked up (by the ids of the frame and its neighbours),
         the others computed on two threads."""
         ahead = _score_ahead(config)

@@ -13,11 +13,7 @@ STATISTICS_STRIDE = 3  # the median and MAD are taken on every 3rd row and colum
 
 
 def residual_score(
-    residual: np.ndarray,
-    background_flow: np.ndarray,
-    reliable: np.ndarray,
-    motion_offset: float,
-    noise_floor: float,
+    residual: np.ndarray, background_flow: np.ndarray, reliable: np.ndarray, motion_offset: float, noise_floor: float
 ) -> np.ndarray:
     """Relative residual ``residual / (|background_flow| + motion_offset)``, normalised per frame:
     ``(r - median) / spread``. ``residual`` (``[H, W]`` float32, pixels, overwritten) is how far
