@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 
 from geomotion_core.cli import options as option_types
 
-LOGGER = logging.getLogger(__name__)
 REPORT = "report.json"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `export` parser."""
-    from geomotion_core.export.onnx_export import DEFAULT_MAX_FRAMES, GRAPH_KINDS, MIN_OPSET
+    from geomotion_core.export.settings import DEFAULT_MAX_FRAMES, GRAPH_KINDS, MIN_OPSET
 
     parser = subparsers.add_parser(
         "export",

@@ -5,7 +5,6 @@ works with all of them: the exported engines run an encoder graph and a decoder 
 """
 from __future__ import annotations
 
-import logging
 from typing import Sequence
 
 import torch
@@ -16,8 +15,6 @@ from geomotion_core.export.onnx_export import DEFAULT_MAX_FRAMES, ExportSpec
 from geomotion_core.export.store import ExportStore
 from geomotion_core.model import GeoMotion
 from geomotion_core.model.geomotion import GeoMotionOutput
-
-LOGGER = logging.getLogger(__name__)
 
 __all__ = ["ENGINES", "CompiledNetwork", "ExportedNetwork"]
 

@@ -18,15 +18,13 @@ import torch
 
 from geomotion_core.errors import ConfigError, GeoMotionError
 from geomotion_core.export import graphs
+from geomotion_core.export.settings import DEFAULT_MAX_FRAMES, GRAPH_KINDS, MIN_OPSET
 from geomotion_core.model import GeoMotion
 from geomotion_core.model.inputs import check_image_size
 
 LOGGER = logging.getLogger(__name__)
 
-GRAPH_KINDS = ("split", "whole")  # split: encoder + decoder (streaming token reuse); whole: one graph
-MIN_OPSET = 18
 MANIFEST = "manifest.json"
-DEFAULT_MAX_FRAMES = 64
 ATTENTION_OPS = ("Attention", "MultiHeadAttention", "Softmax")
 
 

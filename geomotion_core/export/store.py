@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 from dataclasses import asdict
@@ -18,6 +19,7 @@ from geomotion_core.model import GeoMotion
 from geomotion_core.weights import weights_home
 
 ENGINES_FOLDER = "engines"
+LOGGER = logging.getLogger(__name__)
 
 
 def weights_identity(checkpoint: str | Path | None) -> str | None:
@@ -58,6 +60,7 @@ class ExportStore:
             return folder
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
+        LOGGER.info("exporting the network at %dx%d to %s (once per checkpoint and size)", spec.height, spec.width, folder)
         export_network(model, spec, partial)
         shutil.rmtree(folder, ignore_errors=True)
         partial.rename(folder)
