@@ -64,7 +64,8 @@ def load_or_build(onnx_path: Path, fields: engine_cache.EngineFields, logger) ->
     LOGGER.warning("TensorRT: building %s engine for %s (%s); this takes minutes", fields.precision, onnx_path.name,
                    decision.reason)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)
+    explicit = getattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH", None)  # the only mode from TensorRT 10
+    network = builder.create_network(0 if explicit is None else 1 << int(explicit))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -74,6 +75,8 @@ def load_or_build(onnx_path: Path, fields: engine_cache.EngineFields, logger) ->
     if fields.precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
     elif fields.precision == "bf16":
+        if not hasattr(trt.BuilderFlag, "BF16"):
+            raise ConfigError(f"TensorRT {trt.__version__} has no bf16 (TensorRT >= 9 has); use precision fp16")
         config.set_flag(trt.BuilderFlag.BF16)
     profile = builder.create_optimization_profile()
     for index in range(network.num_inputs):
