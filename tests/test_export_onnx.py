@@ -179,3 +179,30 @@ def test_export_cli_whole_graph_fixed_frames(reference_network, tmp_path, capsys
     with pytest.raises(ConfigError, match=f"N={frames}"):
         network(inputs["imgs"][:, :2], inputs["flows"][:, :2])
     assert main(["export", "-o", str(out), *reference.cli_arguments(), "--no-check"]) == 2  # not empty
+
+
+def test_node_parameter_inference_engine_reaches_the_backend(small_reference, small_export, davis_frames,
+                                                             weights_home, ros_domain, monkeypatch):
+    pytest.importorskip("rclpy", reason="needs the ROS 2 Python packages (PyPI wheels or a ROS install)")
+    import rclpy
+
+    from geomotion_ros.node import GeoMotionNode
+    from geomotion_ros.params import read_settings
+
+    monkeypatch.setenv("GEOMOTION_HOME", str(weights_home))
+    overrides = {"inference.engine": "onnxruntime", "precision": "fp32", "device": "cpu", "flow.method": "dis",
+                 "inference.size": SMALL_SIZE, "model.checkpoint": str(small_reference.weights_path),
+                 "model.config": str(small_reference.config_path)}
+    arguments = [item for name, value in overrides.items() for item in ("-p", f"{name}:={value}")]
+    context = rclpy.Context()
+    rclpy.init(context=context, args=["geomotion_node", "--ros-args", *arguments])
+    node = GeoMotionNode(context=context)
+    try:
+        options = read_settings(node).backend_options()
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    assert options.engine == "onnxruntime"
+    backend = build_backend(options)
+    expected = build_backend(replace(options, engine="torch")).predict_window(davis_frames[:4])
+    assert np.abs(backend.predict_window(davis_frames[:4]).probability - expected.probability).max() <= TOLERANCE
