@@ -123,7 +123,7 @@ def export_network(model: GeoMotion, spec: ExportSpec, folder: str | Path) -> Ex
     folder.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     device = next(model.parameters()).device
-    examples = example_inputs(model, spec, device)
+    examples = example_inputs(spec, device)
     result = ExportResult(str(folder), spec)
     for name, path in graph_files(folder, spec.graph).items():
         module, inputs, input_names, dynamic = _graph_module(model, spec, name, examples)
@@ -135,7 +135,7 @@ def export_network(model: GeoMotion, spec: ExportSpec, folder: str | Path) -> Ex
     return result
 
 
-def example_inputs(model: GeoMotion, spec: ExportSpec, device: torch.device, seed: int = 0) -> dict[str, torch.Tensor]:
+def example_inputs(spec: ExportSpec, device: torch.device, seed: int = 0) -> dict[str, torch.Tensor]:
     """Random images in [0, 1] ``[1, N, 3, H, W]`` and flow magnitudes ``[1, N, H, W]`` in pixels."""
     generator = torch.Generator().manual_seed(seed)
     frames = spec.example_frames()

@@ -120,7 +120,7 @@ def compare_with_torch(
         spec = network.spec
         frames = spec.frames or min(3, spec.max_frames)
         probe = ExportSpec(spec.height, spec.width, frames, max(frames, spec.max_frames))
-        inputs = example_inputs(model, probe, network.device, seed=1)
+        inputs = example_inputs(probe, network.device, seed=1)
     with torch.inference_mode():
         expected = model(inputs["images"], inputs["flow_magnitude"])
         got = network(inputs["images"], inputs["flow_magnitude"])
