@@ -177,8 +177,8 @@ def replay_through_node(
         images = player.create_publisher(CompressedImage if compressed else Image,
                                          "image/compressed" if compressed else "image", RELIABLE)
         infos = player.create_publisher(CameraInfo, "camera_info", RELIABLE)
-        player.create_subscription(Image, "motion_mask/image", recorder.on_mask, RELIABLE, raw=True)
-        player.create_subscription(PoseStamped, "camera_pose", recorder.on_pose, RELIABLE, raw=True)
+        recorded = [player.create_subscription(Image, "motion_mask/image", recorder.on_mask, RELIABLE, raw=True),
+                    player.create_subscription(PoseStamped, "camera_pose", recorder.on_pose, RELIABLE, raw=True)]
         executor = MultiThreadedExecutor(num_threads=4, context=context)
         executor.add_node(node)
         executor.add_node(player)
@@ -189,6 +189,9 @@ def replay_through_node(
                 raise GeoMotionError("the node failed to configure or activate (see the log above)")
             if not _wait_until(lambda: images.get_subscription_count() > 0, timeout=MIN_STALL_S):
                 raise GeoMotionError("the node did not subscribe to the image topic")
+            # masks published before the recorder is matched would be lost (volatile QoS)
+            if not _wait_until(lambda: all(sub.get_publisher_count() > 0 for sub in recorded), timeout=MIN_STALL_S):
+                raise GeoMotionError("the recorder did not match the node's mask and pose publishers")
             stall = StallLimit(reader.frame_period_s(image_connection), rate)
             started = time.perf_counter()
             unsendable = _play(reader, connections, image_connection, clock, images, infos, node, config, rate,
