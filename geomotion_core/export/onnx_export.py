@@ -7,6 +7,8 @@ official network's 3.9 GB exceed protobuf's 2 GB limit).
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import warnings
@@ -26,6 +28,7 @@ LOGGER = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 ATTENTION_OPS = ("Attention", "MultiHeadAttention", "Softmax")
+EXPORTER_LOGGERS = ("onnxscript", "onnx_ir")  # one INFO line per optimiser rewrite: hundreds per graph
 
 
 class ExportError(GeoMotionError):
@@ -163,8 +166,9 @@ def _export_one(module, inputs, input_names, axes, path: Path, spec: ExportSpec)
     if spec.frames is None:
         frames = torch.export.Dim("frames", min=1, max=spec.max_frames)
         dynamic_shapes = {name: {axis: frames} for name, axis in zip(input_names, axes)}
+    progress = io.StringIO()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_exporter(), contextlib.redirect_stdout(progress):
             # one Dim shared by two inputs is reported as an unused axis name; sharing it is the intent
             warnings.filterwarnings("ignore", message=".*will not be used, since it shares the same shape")
             program = torch.onnx.export(
@@ -172,9 +176,26 @@ def _export_one(module, inputs, input_names, axes, path: Path, spec: ExportSpec)
                 output_names=list(output_names), dynamic_shapes=dynamic_shapes, optimize=spec.optimize,
                 verbose=False,
             )
-        program.save(str(path), external_data=True)
+            program.save(str(path), external_data=True)
     except Exception as exc:  # the exporter raises many kinds; one message naming the graph
         raise ExportError(f"exporting {path.name} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        LOGGER.debug("exporter output for %s:\n%s", path.name, progress.getvalue())
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter's own loggers at WARNING while it runs, unless this module logs at DEBUG."""
+    loggers = [logging.getLogger(name) for name in EXPORTER_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    if not LOGGER.isEnabledFor(logging.DEBUG):
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def describe_graph(path: str | Path) -> GraphReport:
