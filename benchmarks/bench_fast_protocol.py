@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from bench_segment import preset_options
+from geomotion_core.backend import build_backend
 from geomotion_core.eval.metrics import jaccard
 from geomotion_core.pipeline import segment_to_folder
 from random_weights import random_weights_home
@@ -43,12 +44,23 @@ def agreement(fast: np.ndarray, exact: np.ndarray) -> np.ndarray:
     return jaccard(fast, exact)
 
 
-def run_sequence(sequence: str, exact_options, fast_options, folder: Path) -> dict[str, object]:
+def build_refiner(options):
+    """One SAM2 refiner for every run (None without --sam2 in the preset)."""
+    if not options.sam2:
+        return None
+    from geomotion_core.pipeline.model_loading import resolve_device
+    from geomotion_core.refine import Sam2Refiner, Sam2RefinerOptions
+
+    return Sam2Refiner.from_files(options.sam2_config, options.sam2_checkpoint, resolve_device(options.backend.device),
+                                  Sam2RefinerOptions(fallback_threshold=options.mask_threshold))
+
+
+def run_sequence(sequence: str, runs: dict[str, tuple], refiner, folder: Path) -> dict[str, object]:
+    """Segment ``sequence`` with each ``label -> (options, backend)`` and compare the masks."""
     source = DAVIS / "JPEGImages" / "480p" / sequence
     results = {}
-    for label, options in (("exact", exact_options), ("fast", fast_options)):
-        segment_to_folder(source, folder / f"{label}-warmup", replace(options, max_frames=min(4, options.max_frames or 4)))
-        summary = segment_to_folder(source, folder / label, options)
+    for label, (options, backend) in runs.items():
+        summary = segment_to_folder(source, folder / label, options, backend=backend, refiner=refiner)
         processing = sum(s for stage, s in summary.stage_seconds.items() if stage != "load")
         results[label] = {"summary": summary, "seconds_per_frame": processing / summary.frames}
     names = sorted(path.stem for path in (folder / "exact" / "masks").glob("*.png"))
@@ -90,9 +102,16 @@ def main() -> None:
     fast = replace(exact, backend=replace(base.backend, precision="bf16", engine=args.engine))
     stand_ins = random_weights_home() if args.random_weights and args.preset == "official" else contextlib.nullcontext()
     rows = []
+    sequences = args.sequences.split(",")
     with stand_ins, tempfile.TemporaryDirectory() as folder:
-        for sequence in args.sequences.split(","):
-            rows.append(run_sequence(sequence, exact, fast, Path(folder) / sequence))
+        refiner = build_refiner(exact)
+        runs = {label: (options, build_backend(options.backend)) for label, options in (("exact", exact), ("fast", fast))}
+        for label, (options, backend) in runs.items():  # warm-up: lazy initialisation, kernel choice, engines
+            warmup = replace(options, max_frames=min(4, args.frames))
+            segment_to_folder(DAVIS / "JPEGImages" / "480p" / sequences[0], Path(folder) / f"warmup-{label}", warmup,
+                              backend=backend, refiner=refiner)
+        for sequence in sequences:
+            rows.append(run_sequence(sequence, runs, refiner, Path(folder) / sequence))
     print(f"preset {args.preset}, device {args.device}, eval protocol, {args.frames} frames per sequence")
     print(f"{'sequence':<12}{'IoU mean':>9}{'IoU min':>9}{'J exact':>9}{'J fast':>9}{'dJ':>8}{'exact s/f':>10}{'fast s/f':>10}")
     for row in rows:
