@@ -104,6 +104,17 @@ class _Recorder:
                 self.output.write_raw(POSE_TOPIC, POSE_TYPE, stamp_ns, raw)
 
 
+def _spin(executor: MultiThreadedExecutor, stop: threading.Event) -> None:
+    """Spin until ``stop``, surviving a callback's exception: deactivating the node destroys its
+    subscriptions while this thread waits on them, which can raise here; ``executor.spin`` would
+    then end, and the masks the node publishes as it deactivates would never be recorded."""
+    while not stop.is_set():
+        try:
+            executor.spin_once(timeout_sec=IDLE_POLL_S * 10)
+        except Exception as error:  # noqa: BLE001 - logged; the replay must keep recording
+            LOGGER.debug("executor: %s: %s", type(error).__name__, error)
+
+
 def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -182,7 +193,8 @@ def replay_through_node(
         executor = MultiThreadedExecutor(num_threads=4, context=context)
         executor.add_node(node)
         executor.add_node(player)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
+        stop_spinning = threading.Event()
+        spinner = threading.Thread(target=_spin, args=(executor, stop_spinning), daemon=True)
         spinner.start()
         try:
             if not start(node):
@@ -209,8 +221,9 @@ def replay_through_node(
             replay.wall_s = time.perf_counter() - started
             replay.dropped = node.engine.stats.dropped + node.monitor.rejected + max(lost, 0) + unsendable
         finally:
-            executor.shutdown(timeout_sec=2.0)
+            stop_spinning.set()
             spinner.join(timeout=5.0)
+            executor.shutdown(timeout_sec=2.0)
             node.stop_inference()
             node.destroy_node()
             player.destroy_node()
