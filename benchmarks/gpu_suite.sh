@@ -10,6 +10,12 @@
 #
 #   GEOMOTION_SHARED=/path/to/shared benchmarks/gpu_suite.sh OUTDIR
 #
+# The GPU machine has no network: carry the export extra as wheels (about 40 MB) and set WHEELS, e.g.
+#   pip download --only-binary=:all: -d wheels onnx onnxscript onnx-ir ml-dtypes onnxruntime
+#   WHEELS=wheels GEOMOTION_SHARED=... benchmarks/gpu_suite.sh OUTDIR
+# TensorRT (over 1 GB of wheels) only runs where the machine's image has the `tensorrt` package;
+# otherwise its tests are skipped and its step fails with a one-line message.
+#
 # OUTDIR receives suite.log (everything printed) and model.json, segment.json, train.json,
 # model_graphs.json, model_tensorrt.json, fast_protocol.json and export/ (report.json; the ONNX
 # files are deleted at the end: 3.9 GB).
@@ -28,6 +34,9 @@ step() {
     echo "=== $name: exit $?" | tee -a "$log"
 }
 
+if [ -n "${WHEELS:-}" ]; then
+    step wheels 120 "$python" -m pip install --no-index --find-links "$WHEELS" onnx onnxscript onnxruntime
+fi
 step device 20 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 step versions 40 "$python" -c "import torch, cv2; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'opencv', cv2.__version__)"
 step trt-version 40 "$python" -c "import tensorrt, onnxruntime; print('tensorrt', tensorrt.__version__, 'onnxruntime', onnxruntime.__version__, onnxruntime.get_available_providers())"
