@@ -16,7 +16,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from geomotion_core.backend import BACKENDS, ENGINES, FLOW_METHODS, PRECISIONS, BackendOptions
 from geomotion_core.errors import ConfigError
-from geomotion_core.geometric.config import GeometricConfig
+from geomotion_core.geometric.config import DEFAULT_PRESET, PRESETS, GeometricConfig
 from geomotion_core.streaming import POLICIES, StreamingConfig
 from geomotion_ros.conversions import SizeLimit
 
@@ -101,6 +101,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "SAM2 refinement; clip-level only for now (geomotion segment --sam2): the node refuses true"),
     ParameterSpec("sam2.config", "sam2_config", "", "SAM2 model config name (e.g. configs/sam2.1/sam2.1_hiera_l.yaml)"),
     ParameterSpec("sam2.checkpoint", "sam2_checkpoint", "", "SAM2 checkpoint file"),
+    ParameterSpec("geometric.preset", "geometric_preset", DEFAULT_PRESET,
+                  "geometric backend: named settings (accurate: the defaults; fast: a cheaper DIS flow); the "
+                  "geometric.* parameters below apply on top", tuple(PRESETS)),
     ParameterSpec("geometric.flow_scale", "geometric_flow_scale", GeometricConfig().flow_scale,
                   "geometric backend: frames are resized by this factor for flow, fit and scores (lower: faster, "
                   "coarser)", low=0.1, high=1.0),
@@ -176,6 +179,7 @@ class NodeSettings:
     sam2_enabled: bool
     sam2_config: str
     sam2_checkpoint: str
+    geometric_preset: str
     geometric_flow_scale: float
     geometric_refine_radius: float
     geometric_fov_degrees: float
@@ -213,6 +217,7 @@ class NodeSettings:
             points=self.publish_points,
             engine=self.engine,
             geometric={
+                "preset": self.geometric_preset,
                 "flow_scale": self.geometric_flow_scale,
                 "refine_radius": self.geometric_refine_radius,
                 "fov_degrees": self.geometric_fov_degrees,
