@@ -10,7 +10,7 @@ from geomotion_core.flow.dis import DISConfig
 
 REFERENCE_WIDTH = 854
 PIXEL_SETTINGS = (
-    "homography_threshold", "epipolar_threshold", "consistency_threshold", "motion_offset", "score_blur", "static_motion", "min_parallax",
+    "homography_threshold", "parallax_residual", "epipolar_threshold", "consistency_threshold", "motion_offset", "score_blur", "static_motion", "min_parallax",
     "refine_radius",
 )
 
@@ -55,6 +55,13 @@ class GeometricConfig:
     # on real video it also absorbs movers whose motion lies along the epipolar lines (docs/geometric.md)
     epipolar: bool = False
     epipolar_threshold: float = 1.0  # MAGSAC inlier threshold of the fundamental matrix
+    # plane + parallax: the residual's component that static structure in front of the dominant
+    # surface explains (along the epipolar line, away from the epipole's signed direction) is not
+    # motion; the epipole comes from the background samples' residuals (docs/geometric.md)
+    parallax: bool = False
+    parallax_residual: float = 0.5  # samples with a residual of at least this many pixels locate the epipole
+    parallax_angle: float = 10.0  # degrees: a sample supports an epipole when its residual points within this of it
+    parallax_support: float = 0.5  # the epipole is used only if it holds in this fraction of the frame's grid cells
     motion_offset: float = 4.0  # residuals are relative to (background flow + this many pixels)
     noise_floor: float = 0.05  # lowest spread of the relative residual: keeps a well-fitted frame quiet
     lookahead: int | None = None  # frames after a frame that its result may use (None: no bound; see above)
@@ -88,7 +95,7 @@ class GeometricConfig:
             if not valid:
                 raise ConfigError(f"geometric setting {name} is out of range: {getattr(self, name)}")
         optional = ("score_blur", "refine_radius", "texture_floor")
-        unitless = ("noise_floor", "min_threshold", "refine_eps", "refine_fraction", "texture_floor")
+        unitless = ("parallax_angle", "parallax_support", "noise_floor", "min_threshold", "refine_eps", "refine_fraction", "texture_floor")
         positive = [name for name in (*PIXEL_SETTINGS, *unitless) if name not in optional]
         for name in positive:
             value = getattr(self, name)

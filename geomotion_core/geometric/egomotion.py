@@ -9,6 +9,8 @@ import cv2
 import numpy as np
 
 MIN_CORRESPONDENCES = 8
+PARALLAX_CELLS = (4, 6)  # rows, columns of the grid on which parallax must agree across the frame
+MIN_CELL_SAMPLES = 3  # a cell counts only with this many samples of clear residual
 
 
 @dataclass(frozen=True)
@@ -135,3 +137,105 @@ def sampson_distance(fundamental: np.ndarray, landing: np.ndarray, grid: PixelGr
     algebraic = x2 * line_a + y2 * line_b + line_c
     norm = line_a * line_a + line_b * line_b + back_a * back_a + back_b * back_b
     return np.abs(algebraic) / np.sqrt(np.maximum(norm, np.float32(1e-12)))
+
+
+def fit_parallax_epipole(
+    warped: np.ndarray,
+    residual: np.ndarray,
+    background: np.ndarray,
+    frame_size: tuple[int, int],
+    min_residual: float,
+    max_angle_degrees: float,
+    min_support: float,
+    hypotheses: int = 128,
+) -> np.ndarray | None:
+    """The epipole of the plane-plus-parallax residual, signed so that static parallax points
+    along ``warped * e[2] - e[:2]``; None when the residuals show no parallax across the frame.
+
+    With the background homography H of the dominant surface, a static point x off that surface
+    lands at ``Hx + gamma (e - Hx)`` for the epipole e (homogeneous), with gamma's sign fixed by
+    the side of the surface the point lies on. The epipole is where the lines through ``warped``
+    (``[N, 2]`` sample points moved by H) along their ``residual`` (``[N, 2]``, flow minus H's
+    flow) meet; ``background`` (``[N, 2]``) is H's flow at the samples. A two-line RANSAC (fixed seed, so repeatable) scores each hypothesis by the
+    cells of a 6x4 grid over the frame (``frame_size``: height, width) in which at least half of
+    the samples with a residual of ``min_residual`` pixels or more point within
+    ``max_angle_degrees`` of it: parallax of static structure agrees across the frame, a moving
+    object (however many samples it covers) or water only in a few cells. The best hypothesis
+    is refined by least squares over its inliers and kept only if it holds in at least
+    ``min_support`` of all cells. Its sign is the supporting cells'
+    majority (the dominant, far surface has most static structure in front of it), and it must
+    agree with the camera-induced motion (``background``) in most of those cells: static
+    structure nearer than the surface moves the same way as the surface, only faster. When it
+    does not, the main residual is an object the camera follows (it moves against the
+    background's flow) and None is returned.
+    """
+    lengths = np.linalg.norm(residual, axis=1)
+    strong = lengths >= min_residual
+    if strong.sum() < MIN_CORRESPONDENCES:
+        return None
+    scale = float(max(frame_size))
+    points = warped[strong] / scale
+    directions = residual[strong] / lengths[strong, None]
+    height, width = frame_size
+    rows = np.clip((warped[strong, 1] * PARALLAX_CELLS[0] / height).astype(int), 0, PARALLAX_CELLS[0] - 1)
+    cols = np.clip((warped[strong, 0] * PARALLAX_CELLS[1] / width).astype(int), 0, PARALLAX_CELLS[1] - 1)
+    cells = np.eye(PARALLAX_CELLS[0] * PARALLAX_CELLS[1], dtype=np.float32)[rows * PARALLAX_CELLS[1] + cols]
+    per_cell = cells.sum(axis=0)
+    needed = np.maximum(MIN_CELL_SAMPLES, 0.5 * per_cell)
+    lines = np.cross(np.column_stack([points, np.ones(len(points))]), np.column_stack([directions, np.zeros(len(points))]))
+    rng = np.random.default_rng(0)
+    pairs = rng.integers(0, len(lines), size=(hypotheses, 2))
+    candidates = np.cross(lines[pairs[:, 0]], lines[pairs[:, 1]])
+    candidates /= np.maximum(np.linalg.norm(candidates, axis=1, keepdims=True), 1e-12)
+    limit = math.sin(math.radians(max_angle_degrees))
+    inliers = _epipole_inliers(candidates, points, directions, limit)
+    supported = (inliers.astype(np.float32) @ cells) >= needed
+    best = int(np.argmax(supported.sum(axis=1)))
+    if supported[best].sum() < min_support * cells.shape[1]:
+        return None
+    members = inliers[best] & supported[best][rows * PARALLAX_CELLS[1] + cols]
+    epipole = np.linalg.svd(lines[members])[2][-1]
+    towards = points * epipole[2] - epipole[:2]
+    alignment = np.sign(np.einsum("ij,ij->i", towards, directions)) * members
+    sign = np.sign(np.sum(np.sign(alignment @ cells)))
+    along_camera = np.sign(np.einsum("ij,ij->i", towards, background[strong])) * members
+    if sign == 0 or sign * np.sum(np.sign(along_camera @ cells)) <= 0:
+        return None
+    epipole = sign * epipole
+    return np.array([epipole[0] * scale, epipole[1] * scale, epipole[2]])
+
+
+def _epipole_inliers(candidates: np.ndarray, points: np.ndarray, directions: np.ndarray, limit: float) -> np.ndarray:
+    """``[K, N]`` bool: sample n's residual lies within the angle (sine ``limit``) of the line
+    through its point and candidate epipole k."""
+    towards = points[None] * candidates[:, None, 2:3] - candidates[:, None, :2]
+    cross = np.abs(directions[None, :, 0] * towards[..., 1] - directions[None, :, 1] * towards[..., 0])
+    return cross < limit * np.maximum(np.linalg.norm(towards, axis=2), 1e-12)
+
+
+def cheiral_residual(residual: np.ndarray, warped: np.ndarray, epipole: np.ndarray, blind_radius: float) -> np.ndarray:
+    """``[H, W]`` float32: each pixel's residual (``[H, W, 2]``, flow minus the background
+    homography's) less the part that static parallax in front of the dominant surface explains.
+
+    ``warped`` (``[H, W, 2]``) is each pixel moved by the homography and ``epipole`` is signed as
+    ``fit_parallax_epipole`` returns it. The component along the pixel's epipolar line with the
+    sign of static parallax is removed; the component across the line and the one with the
+    opposite sign (a point "behind" the surface the camera sees: what an object the camera
+    tracks, whose flow is near zero, looks like) remain. Within ``blind_radius`` pixels of a
+    finite epipole the direction is undefined and the residual is kept whole.
+    """
+    e = epipole.astype(np.float32)
+    towards = warped * e[2]
+    towards -= e[:2]
+    length = magnitude(towards)
+    np.maximum(length, np.float32(abs(e[2]) * blind_radius + 1e-12), out=length)
+    along = residual[..., 0] * towards[..., 0]
+    along += residual[..., 1] * towards[..., 1]
+    along /= length
+    np.maximum(along, 0.0, out=along)
+    total = magnitude(residual)
+    total *= total
+    along *= along
+    total -= along
+    np.maximum(total, 0.0, out=total)
+    return np.sqrt(total, out=total)

@@ -13,7 +13,9 @@ from geomotion_core.geometric.config import REFERENCE_WIDTH, GeometricConfig
 from geomotion_core.geometric.egomotion import (
     PixelGrid,
     fit_fundamental,
+    cheiral_residual,
     fit_homography,
+    fit_parallax_epipole,
     forward_backward_error,
     grid_correspondences,
     homography_flow,
@@ -79,12 +81,31 @@ def background_residual(
     units = REFERENCE_WIDTH / grid.width
     homography, _ = fit_homography(source, target, config.homography_threshold, units)
     background = homography_flow(homography, grid)
-    residual = magnitude(flow - background)
+    residual = magnitude(flow - background) if not config.parallax else _cheiral(flow, background, source, target, grid, config)
     if config.epipolar:
         fundamental, _ = fit_fundamental(source, target, config.epipolar_threshold, units)
         if fundamental is not None:
             np.minimum(residual, sampson_distance(fundamental, landing, grid), out=residual)
     return residual, background, source, target, homography
+
+
+PARALLAX_BLIND_FRACTION = 0.05  # no parallax direction within this fraction of the width around a finite epipole
+
+
+def _cheiral(
+    flow: np.ndarray, background: np.ndarray, source: np.ndarray, target: np.ndarray, grid: PixelGrid, config: GeometricConfig
+) -> np.ndarray:
+    """The residual less what static parallax in front of the dominant surface explains (the
+    plain residual length when the samples locate no epipole)."""
+    rows, cols = source[:, 1].astype(int), source[:, 0].astype(int)
+    warped_samples = source + background[rows, cols]
+    epipole = fit_parallax_epipole(
+        warped_samples, target - warped_samples, background[rows, cols], (grid.height, grid.width), config.parallax_residual, config.parallax_angle, config.parallax_support
+    )
+    residual = flow - background
+    if epipole is None:
+        return magnitude(residual)
+    return cheiral_residual(residual, grid.coordinates + background, epipole, PARALLAX_BLIND_FRACTION * grid.width)
 
 
 def _direction(
