@@ -6,7 +6,9 @@ import pytest
 
 from geomotion_core.geometric.egomotion import (
     PixelGrid,
+    cheiral_residual,
     fit_fundamental,
+    fit_parallax_epipole,
     fit_homography,
     forward_backward_error,
     landing_map,
@@ -113,3 +115,70 @@ def test_sampson_distance_sees_motion_across_the_epipolar_lines_only():
 def test_too_few_points_give_no_fundamental_matrix():
     fundamental, inliers = fit_fundamental(np.zeros((5, 2), np.float32), np.ones((5, 2), np.float32), 1.0)
     assert fundamental is None and inliers.shape == (5,) and not inliers.any()
+
+
+FOCUS = np.array([600.0, 120.0])  # the epipole (focus of expansion) of parallax_samples, right of the frame
+
+
+def parallax_samples(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Grid samples of a 427x240 frame whose camera moves towards FOCUS: the dominant far surface
+    flows away from it (``background``, about 6 px), static structure in front of the surface in
+    the lower three quarters adds parallax along the same lines (0.5-8 px), and every sample has
+    0.1 px of noise. Returns the samples moved by the background, their residuals, the background
+    flow there and which samples have parallax."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[5:240:10, 5:427:10]
+    points = np.column_stack([cols.ravel(), rows.ravel()]).astype(np.float64)
+    background = 0.02 * (points - FOCUS)
+    warped = points + background
+    near = points[:, 1] >= 60
+    residual = rng.normal(0.0, 0.1, points.shape)
+    residual[near] += rng.uniform(0.002, 0.03, (near.sum(), 1)) * (warped[near] - FOCUS)
+    return warped, residual, background, near
+
+
+def epipole_arguments(residual: np.ndarray, warped: np.ndarray, background: np.ndarray) -> tuple:
+    return warped, residual, background, (240, 427), 0.5, 10.0, 0.5
+
+
+def test_the_parallax_epipole_is_found_and_signed_towards_the_parallax():
+    warped, residual, background, near = parallax_samples()
+    epipole = fit_parallax_epipole(*epipole_arguments(residual, warped, background))
+    assert epipole is not None
+    np.testing.assert_allclose(epipole[:2] / epipole[2], FOCUS, atol=15.0)
+    towards = warped * epipole[2] - epipole[:2]
+    assert np.all(np.sum(towards[near] * residual[near], axis=1) > 0)
+
+
+def test_no_epipole_without_parallax_or_from_a_compact_mover():
+    warped, residual, background, _ = parallax_samples()
+    noise = np.random.default_rng(2).normal(0.0, 0.1, residual.shape)
+    assert fit_parallax_epipole(*epipole_arguments(noise, warped, background)) is None  # rotation only
+    mover = noise.copy()
+    inside = (np.abs(warped[:, 0] - 200) < 40) & (np.abs(warped[:, 1] - 120) < 40)
+    mover[inside] += [5.0, 0.0]
+    assert fit_parallax_epipole(*epipole_arguments(mover, warped, background)) is None
+
+
+def test_a_large_object_moving_against_the_camera_motion_is_not_taken_for_parallax():
+    """An object the camera follows moves against the background's flow: its residual points
+    along lines through one epipole but with the sign no static structure can have."""
+    warped, residual, background, near = parallax_samples()
+    tracked = np.random.default_rng(3).normal(0.0, 0.1, residual.shape)
+    tracked[near] -= 0.8 * background[near]
+    assert fit_parallax_epipole(*epipole_arguments(tracked, warped, background)) is None
+
+
+def test_cheiral_residual_removes_only_parallax_with_the_static_sign():
+    grid = PixelGrid.with_samples(40, 60, 100)
+    warped = grid.coordinates.copy()
+    epipole = np.array([1.0, 0.0, 0.0])  # at infinity along x, signed: static parallax points towards -x
+    residual = np.zeros((40, 60, 2), np.float32)
+    residual[:10, :, 0] = -3.0  # static parallax: removed
+    residual[10:20, :, 0] = 3.0  # against it ("behind" the surface): kept
+    residual[20:30, :, 1] = 3.0  # across the epipolar lines: kept
+    residual[30:, :] = (-3.0, 4.0)  # both: the across part (4) is kept
+    score = cheiral_residual(residual, warped, epipole, blind_radius=5.0)
+    np.testing.assert_allclose(score[:10], 0.0, atol=1e-5)
+    np.testing.assert_allclose(score[10:30], 3.0, atol=1e-5)
+    np.testing.assert_allclose(score[30:], 4.0, atol=1e-5)
