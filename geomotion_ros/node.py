@@ -146,6 +146,7 @@ class GeoMotionNode(LifecycleNode):
                 )
             backend = build_backend(settings.backend_options())
             engine = StreamingSegmenter(backend, settings.streaming_config())
+            self._warm_up(backend, settings)
         except GeoMotionError as error:
             self.get_logger().error(f"configure failed: {error}")
             return TransitionCallbackReturn.FAILURE
@@ -165,6 +166,20 @@ class GeoMotionNode(LifecycleNode):
             f"{settings.window_stride}, look-ahead {settings.window_lookahead}, policy {settings.policy}"
         )
         return TransitionCallbackReturn.SUCCESS
+
+    def _warm_up(self, backend: object, settings: NodeSettings) -> None:
+        """Prepare every window length the stream will use (exported engines, CUDA graphs) now,
+        so that the first frames are not the ones that pay for it."""
+        warmup = getattr(backend, "warmup", None)
+        if warmup is None:
+            return
+        if settings.keep_aspect:
+            self.get_logger().info("no warm-up: with inference.keep_aspect the network's size follows the first frame")
+            return
+        seconds = warmup(range(2, settings.window_size + 1))
+        self.get_logger().info(
+            f"warmed up window lengths {min(seconds)}-{max(seconds)} in {sum(seconds.values()):.1f} s"
+        )
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._subscribe(self.settings)

@@ -144,3 +144,28 @@ def test_newest_policy_bounds_the_geometric_backends_look_ahead(ros_context):
         assert replace(settings, policy="every_frame", window_stride=4).backend_options().geometric["lookahead"] is None
     finally:
         node.destroy_node()
+
+
+def test_configure_warms_up_every_window_length_of_the_network(ros_context, reference_dir, monkeypatch):
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from geomotion_core.pipeline.network_backend import NetworkBackend
+
+    prepared: list[list[int]] = []
+    warmup = NetworkBackend.warmup
+
+    def recording_warmup(self, window_sizes, *args, **kwargs):
+        prepared.append(list(window_sizes))
+        return warmup(self, window_sizes, *args, **kwargs)
+
+    monkeypatch.setattr(NetworkBackend, "warmup", recording_warmup)
+    node = GeoMotionNode(context=ros_context, parameter_overrides=[
+        Parameter("autostart", value=False), Parameter("backend", value="geomotion"),
+        Parameter("model.config", value=str(reference_dir / "small" / "config.json")),
+        Parameter("model.allow_random_weights", value=True), Parameter("inference.size", value=56),
+        Parameter("flow.method", value="dis"), Parameter("device", value="cpu"), Parameter("window.size", value=4)])
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert prepared == [[2, 3, 4]]  # newest windows grow from 2 frames to the window size
+    finally:
+        node.destroy_node()
