@@ -6,6 +6,7 @@ import math
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Iterable, Iterator
 
@@ -88,13 +89,8 @@ class StreamingSegmenter:
         ``None`` runs windows until the queue cannot complete another (in ``latest`` mode with a
         camera faster than the backend, that is never: keep the default there).
         """
-        with self._work_lock:
-            started = time.perf_counter()
-            backend_before = self._stats.backend_s
-            try:
-                self._run_ready_windows(max_windows)
-            finally:
-                self._account_engine_time(started, backend_before)
+        with self._engine_work():
+            self._run_ready_windows(max_windows)
             return self._drain_outbox()
 
     def push(self, frame: np.ndarray, stamp: float, intrinsics: np.ndarray | None = None) -> list[FrameResult]:
@@ -104,15 +100,10 @@ class StreamingSegmenter:
 
     def flush(self) -> list[FrameResult]:
         """Finalise every queued and pending frame (end of stream); the next frame starts afresh."""
-        with self._work_lock:
-            started = time.perf_counter()
-            backend_before = self._stats.backend_s
-            try:
-                self._run_ready_windows(None)
-                self._admit_and_run(self._intake.take_all())
-                self._finish_segment()
-            finally:
-                self._account_engine_time(started, backend_before)
+        with self._engine_work():
+            self._run_ready_windows(None)
+            self._admit_and_run(self._intake.take_all())
+            self._finish_segment()
             return self._drain_outbox()
 
     def finish_pending(self) -> list[FrameResult]:
@@ -121,17 +112,12 @@ class StreamingSegmenter:
         The trajectory, the window and the backend's caches are kept, so the next frame's window
         is aligned to the poses before the gap instead of restarting at the identity.
         """
-        with self._work_lock:
-            started = time.perf_counter()
-            backend_before = self._stats.backend_s
-            try:
-                self._run_ready_windows(None)
-                self._admit_and_run(self._intake.take_all())
-                window = self._planner.tail_window()
-                if window is not None:
-                    self._run_window(window)
-            finally:
-                self._account_engine_time(started, backend_before)
+        with self._engine_work():
+            self._run_ready_windows(None)
+            self._admit_and_run(self._intake.take_all())
+            window = self._planner.tail_window()
+            if window is not None:
+                self._run_window(window)
             return self._drain_outbox()
 
     def reset(self) -> None:
@@ -333,10 +319,18 @@ class StreamingSegmenter:
             self._stats.resets[reason] = self._stats.resets.get(reason, 0) + 1
             self._stats.last_reset_reason = reason
 
-    def _account_engine_time(self, started: float, backend_before: float) -> None:
-        elapsed = time.perf_counter() - started
-        with self._stats_lock:
-            self._stats.engine_s += elapsed - (self._stats.backend_s - backend_before)
+    @contextmanager
+    def _engine_work(self) -> Iterator[None]:
+        """Hold the work lock and charge the time spent outside the backend to ``engine_s``."""
+        with self._work_lock:
+            started = time.perf_counter()
+            backend_before = self._stats.backend_s
+            try:
+                yield
+            finally:
+                elapsed = time.perf_counter() - started
+                with self._stats_lock:
+                    self._stats.engine_s += elapsed - (self._stats.backend_s - backend_before)
 
     def _drain_outbox(self) -> list[FrameResult]:
         results, self._outbox = self._outbox, []
