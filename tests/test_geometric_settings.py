@@ -24,6 +24,9 @@ def test_settings_from_strings_take_each_field_type() -> None:
     ({"flow_scale": "fast"}, "flow_scale needs a value of type float"),
     ({"temporal_radius": "1.5"}, "temporal_radius needs a value of type int"),
     ({"flow_scale": "2"}, "flow_scale is out of range"),
+    ({"parallax_angle": "90"}, "parallax_angle is out of range"),
+    ({"parallax_support": "0"}, "parallax_support is out of range"),
+    ({"parallax_residual": "-1"}, "parallax_residual must be a positive number"),
 ])
 def test_bad_settings_are_refused_with_their_name(settings: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):

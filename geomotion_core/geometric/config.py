@@ -58,9 +58,9 @@ class GeometricConfig:
     # plane + parallax: the residual's component that static structure in front of the dominant
     # surface explains (along the epipolar line, away from the epipole's signed direction) is not
     # motion; the epipole comes from the background samples' residuals (docs/geometric.md)
-    parallax: bool = False
+    parallax: bool = True
     parallax_residual: float = 0.5  # samples with a residual of at least this many pixels locate the epipole
-    parallax_angle: float = 10.0  # degrees: a sample supports an epipole when its residual points within this of it
+    parallax_angle: float = 15.0  # degrees: a sample supports an epipole when its residual points within this of it
     parallax_support: float = 0.5  # the epipole is used only if it holds in this fraction of the frame's grid cells
     motion_offset: float = 4.0  # residuals are relative to (background flow + this many pixels)
     noise_floor: float = 0.05  # lowest spread of the relative residual: keeps a well-fitted frame quiet
@@ -90,6 +90,8 @@ class GeometricConfig:
             ("fov_degrees", 1.0 <= self.fov_degrees <= 179.0),
             ("seed_ratio", self.seed_ratio >= 1.0),
             ("min_region_fraction", 0.0 <= self.min_region_fraction < 1.0),
+            ("parallax_angle", 0.0 < self.parallax_angle < 90.0),
+            ("parallax_support", 0.0 < self.parallax_support <= 1.0),
         )
         for name, valid in checks:
             if not valid:

@@ -174,12 +174,13 @@ def fit_parallax_epipole(
     if strong.sum() < MIN_CORRESPONDENCES:
         return None
     scale = float(max(frame_size))
-    points = warped[strong] / scale
-    directions = residual[strong] / lengths[strong, None]
+    points = (warped[strong] / scale).astype(np.float32)
+    directions = (residual[strong] / lengths[strong, None]).astype(np.float32)
     height, width = frame_size
     rows = np.clip((warped[strong, 1] * PARALLAX_CELLS[0] / height).astype(int), 0, PARALLAX_CELLS[0] - 1)
     cols = np.clip((warped[strong, 0] * PARALLAX_CELLS[1] / width).astype(int), 0, PARALLAX_CELLS[1] - 1)
-    cells = np.eye(PARALLAX_CELLS[0] * PARALLAX_CELLS[1], dtype=np.float32)[rows * PARALLAX_CELLS[1] + cols]
+    cell_of = rows * PARALLAX_CELLS[1] + cols
+    cells = np.eye(PARALLAX_CELLS[0] * PARALLAX_CELLS[1], dtype=np.float32)[cell_of]
     per_cell = cells.sum(axis=0)
     needed = np.maximum(MIN_CELL_SAMPLES, 0.5 * per_cell)
     lines = np.cross(np.column_stack([points, np.ones(len(points))]), np.column_stack([directions, np.zeros(len(points))]))
@@ -188,29 +189,37 @@ def fit_parallax_epipole(
     candidates = np.cross(lines[pairs[:, 0]], lines[pairs[:, 1]])
     candidates /= np.maximum(np.linalg.norm(candidates, axis=1, keepdims=True), 1e-12)
     limit = math.sin(math.radians(max_angle_degrees))
-    inliers = _epipole_inliers(candidates, points, directions, limit)
-    supported = (inliers.astype(np.float32) @ cells) >= needed
+    inliers = _epipole_inliers(candidates.astype(np.float32), points, lines.astype(np.float32), limit)
+    count = cells.shape[1]
+    slots = np.arange(len(inliers))[:, None] * count + cell_of[None]
+    supported = np.bincount(slots[inliers], minlength=len(inliers) * count).reshape(-1, count) >= needed
     best = int(np.argmax(supported.sum(axis=1)))
     if supported[best].sum() < min_support * cells.shape[1]:
         return None
-    members = inliers[best] & supported[best][rows * PARALLAX_CELLS[1] + cols]
-    epipole = np.linalg.svd(lines[members])[2][-1]
+    members = inliers[best] & supported[best][cell_of]
+    support = lines[members]
+    epipole = np.linalg.eigh(np.einsum("ni,nj->ij", support, support))[1][:, 0]  # least squares: smallest eigenvector
     towards = points * epipole[2] - epipole[:2]
     alignment = np.sign(np.einsum("ij,ij->i", towards, directions)) * members
-    sign = np.sign(np.sum(np.sign(alignment @ cells)))
+    sign = np.sign(np.sum(np.sign(np.einsum("n,nc->c", alignment, cells))))
     along_camera = np.sign(np.einsum("ij,ij->i", towards, background[strong])) * members
-    if sign == 0 or sign * np.sum(np.sign(along_camera @ cells)) <= 0:
+    if sign == 0 or sign * np.sum(np.sign(np.einsum("n,nc->c", along_camera, cells))) <= 0:
         return None
     epipole = sign * epipole
     return np.array([epipole[0] * scale, epipole[1] * scale, epipole[2]])
 
 
-def _epipole_inliers(candidates: np.ndarray, points: np.ndarray, directions: np.ndarray, limit: float) -> np.ndarray:
+def _epipole_inliers(candidates: np.ndarray, points: np.ndarray, lines: np.ndarray, limit: float) -> np.ndarray:
     """``[K, N]`` bool: sample n's residual lies within the angle (sine ``limit``) of the line
-    through its point and candidate epipole k."""
-    towards = points[None] * candidates[:, None, 2:3] - candidates[:, None, :2]
-    cross = np.abs(directions[None, :, 0] * towards[..., 1] - directions[None, :, 1] * towards[..., 0])
-    return cross < limit * np.maximum(np.linalg.norm(towards, axis=2), 1e-12)
+    from its point towards candidate epipole k. With unit directions, ``|line_n . e_k|`` is the
+    sine times the length of ``p_n e_k[2] - e_k[:2]``; both are small products, written as ``einsum`` (no BLAS threads, which cost more than
+    the work on a loaded machine)."""
+    sine_length = np.abs(np.einsum("ki,ni->kn", candidates, lines))
+    scale, offset = candidates[:, 2:3], candidates[:, :2]
+    squared_length = scale * scale * np.einsum("ij,ij->i", points, points)[None]
+    squared_length -= 2.0 * scale * np.einsum("ki,ni->kn", offset, points)
+    squared_length += np.einsum("ij,ij->i", offset, offset)[:, None]
+    return sine_length * sine_length < limit * limit * np.maximum(squared_length, 1e-12)
 
 
 def cheiral_residual(residual: np.ndarray, warped: np.ndarray, epipole: np.ndarray, blind_radius: float) -> np.ndarray:
