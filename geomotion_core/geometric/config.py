@@ -10,7 +10,8 @@ from geomotion_core.flow.dis import DISConfig
 
 REFERENCE_WIDTH = 854
 PIXEL_SETTINGS = (
-    "homography_threshold", "parallax_residual", "epipolar_threshold", "consistency_threshold", "motion_offset", "score_blur", "static_motion", "min_parallax",
+    "parallax_residual",
+    "homography_threshold", "epipolar_threshold", "consistency_threshold", "motion_offset", "score_blur", "static_motion", "min_parallax",
     "refine_radius",
 )
 
@@ -97,7 +98,9 @@ class GeometricConfig:
             if not valid:
                 raise ConfigError(f"geometric setting {name} is out of range: {getattr(self, name)}")
         optional = ("score_blur", "refine_radius", "texture_floor")
-        unitless = ("parallax_angle", "parallax_support", "noise_floor", "min_threshold", "refine_eps", "refine_fraction", "texture_floor")
+        unitless = (
+            "parallax_angle", "parallax_support", "noise_floor", "min_threshold", "refine_eps", "refine_fraction", "texture_floor",
+        )
         positive = [name for name in (*PIXEL_SETTINGS, *unitless) if name not in optional]
         for name in positive:
             value = getattr(self, name)

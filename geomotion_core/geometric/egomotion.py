@@ -156,14 +156,14 @@ def fit_parallax_epipole(
     lands at ``Hx + gamma (e - Hx)`` for the epipole e (homogeneous), with gamma's sign fixed by
     the side of the surface the point lies on. The epipole is where the lines through ``warped``
     (``[N, 2]`` sample points moved by H) along their ``residual`` (``[N, 2]``, flow minus H's
-    flow) meet; ``background`` (``[N, 2]``) is H's flow at the samples. A two-line RANSAC (fixed seed, so repeatable) scores each hypothesis by the
-    cells of a 6x4 grid over the frame (``frame_size``: height, width) in which at least half of
-    the samples with a residual of ``min_residual`` pixels or more point within
-    ``max_angle_degrees`` of it: parallax of static structure agrees across the frame, a moving
-    object (however many samples it covers) or water only in a few cells. The best hypothesis
-    is refined by least squares over its inliers and kept only if it holds in at least
-    ``min_support`` of all cells. Its sign is the supporting cells'
-    majority (the dominant, far surface has most static structure in front of it), and it must
+    flow) meet; ``background`` (``[N, 2]``) is H's flow at the samples. A two-line RANSAC (fixed
+    seed, so repeatable) scores each hypothesis by the cells of a 6x4 grid over the frame
+    (``frame_size``: height, width) in which at least half of the samples with a residual of
+    ``min_residual`` pixels or more point within ``max_angle_degrees`` of it: parallax of static
+    structure agrees across the frame, a moving object (however many samples it covers) or water
+    only in a few cells. The best hypothesis is refined by least squares over its inliers and
+    kept only if it holds in at least ``min_support`` of all cells. Its sign is the supporting
+    cells' majority (the dominant, far surface has most static structure in front of it), and it must
     agree with the camera-induced motion (``background``) in most of those cells: static
     structure nearer than the surface moves the same way as the surface, only faster. When it
     does not, the main residual is an object the camera follows (it moves against the
@@ -183,7 +183,9 @@ def fit_parallax_epipole(
     cells = np.eye(PARALLAX_CELLS[0] * PARALLAX_CELLS[1], dtype=np.float32)[cell_of]
     per_cell = cells.sum(axis=0)
     needed = np.maximum(MIN_CELL_SAMPLES, 0.5 * per_cell)
-    lines = np.cross(np.column_stack([points, np.ones(len(points))]), np.column_stack([directions, np.zeros(len(points))]))
+    lines = np.cross(  # the line through each point along its residual
+        np.column_stack([points, np.ones(len(points))]), np.column_stack([directions, np.zeros(len(points))])
+    )
     rng = np.random.default_rng(0)
     pairs = rng.integers(0, len(lines), size=(hypotheses, 2))
     candidates = np.cross(lines[pairs[:, 0]], lines[pairs[:, 1]])
@@ -198,7 +200,7 @@ def fit_parallax_epipole(
         return None
     members = inliers[best] & supported[best][cell_of]
     support = lines[members]
-    epipole = np.linalg.eigh(np.einsum("ni,nj->ij", support, support))[1][:, 0]  # least squares: smallest eigenvector
+    epipole = np.linalg.eigh(np.einsum("ni,nj->ij", support, support))[1][:, 0]  # least squares
     towards = points * epipole[2] - epipole[:2]
     alignment = np.sign(np.einsum("ij,ij->i", towards, directions)) * members
     sign = np.sign(np.sum(np.sign(np.einsum("n,nc->c", alignment, cells))))
@@ -212,8 +214,8 @@ def fit_parallax_epipole(
 def _epipole_inliers(candidates: np.ndarray, points: np.ndarray, lines: np.ndarray, limit: float) -> np.ndarray:
     """``[K, N]`` bool: sample n's residual lies within the angle (sine ``limit``) of the line
     from its point towards candidate epipole k. With unit directions, ``|line_n . e_k|`` is the
-    sine times the length of ``p_n e_k[2] - e_k[:2]``; both are small products, written as ``einsum`` (no BLAS threads, which cost more than
-    the work on a loaded machine)."""
+    sine times the length of ``p_n e_k[2] - e_k[:2]``; both are small products, written as
+    ``einsum`` (no BLAS threads, which cost more than the work on a loaded machine)."""
     sine_length = np.abs(np.einsum("ki,ni->kn", candidates, lines))
     scale, offset = candidates[:, 2:3], candidates[:, :2]
     squared_length = scale * scale * np.einsum("ij,ij->i", points, points)[None]

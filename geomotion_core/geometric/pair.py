@@ -72,7 +72,9 @@ def background_residual(
     """How far every pixel's flow departs from the background model (``[H, W]`` float32 pixels),
     the background flow, and the reliable grid correspondences and homography the fit used.
 
-    The background is the MAGSAC homography of the reliable grid samples; with ``epipolar`` the
+    The background is the MAGSAC homography of the reliable grid samples; with ``parallax`` the
+    residual loses the part that static structure in front of the fitted surface explains
+    (``fit_parallax_epipole``, ``cheiral_residual``); with ``epipolar`` the
     residual is the smaller of the homography's and the Sampson distance to a fundamental matrix
     fitted to the same samples, so static structure off the dominant plane (parallax) is not
     taken for motion (see docs/geometric.md for what that costs on real video).
@@ -81,7 +83,10 @@ def background_residual(
     units = REFERENCE_WIDTH / grid.width
     homography, _ = fit_homography(source, target, config.homography_threshold, units)
     background = homography_flow(homography, grid)
-    residual = magnitude(flow - background) if not config.parallax else _cheiral(flow, background, source, target, grid, config)
+    if config.parallax:
+        residual = _residual_without_parallax(flow, background, source, target, grid, config)
+    else:
+        residual = magnitude(flow - background)
     if config.epipolar:
         fundamental, _ = fit_fundamental(source, target, config.epipolar_threshold, units)
         if fundamental is not None:
@@ -92,15 +97,26 @@ def background_residual(
 PARALLAX_BLIND_FRACTION = 0.05  # no parallax direction within this fraction of the width around a finite epipole
 
 
-def _cheiral(
-    flow: np.ndarray, background: np.ndarray, source: np.ndarray, target: np.ndarray, grid: PixelGrid, config: GeometricConfig
+def _residual_without_parallax(
+    flow: np.ndarray,
+    background: np.ndarray,
+    source: np.ndarray,
+    target: np.ndarray,
+    grid: PixelGrid,
+    config: GeometricConfig,
 ) -> np.ndarray:
     """The residual less what static parallax in front of the dominant surface explains (the
     plain residual length when the samples locate no epipole)."""
     rows, cols = source[:, 1].astype(int), source[:, 0].astype(int)
     warped_samples = source + background[rows, cols]
     epipole = fit_parallax_epipole(
-        warped_samples, target - warped_samples, background[rows, cols], (grid.height, grid.width), config.parallax_residual, config.parallax_angle, config.parallax_support
+        warped_samples,
+        target - warped_samples,
+        background[rows, cols],
+        (grid.height, grid.width),
+        config.parallax_residual,
+        config.parallax_angle,
+        config.parallax_support,
     )
     residual = flow - background
     if epipole is None:
