@@ -4,6 +4,7 @@ the mover (its image stays put while the scene and a nearer band slide past)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -26,45 +27,49 @@ def textures(davis_root: Path) -> tuple[np.ndarray, np.ndarray]:
     return read_rgb(images / "libby" / "00000.jpg", (640, 360)), read_rgb(images / "camel" / "00000.jpg", (640, 360))
 
 
-def parallax_clip(textures: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, slice]:
-    """A camera translating sideways: the far scene shifts 2 px per frame, a near band across the
-    bottom third 7 px (parallax: no single homography explains both), and a square cut from the
-    scene moves 4 px per frame downwards (across the horizontal epipolar lines). Frames
-    ``[8, 240, 427, 3]``, the square's masks, and the rows of the near band."""
+NEAR_BAND = slice(160, 240)  # the rows of the near band: the bottom third of a 240-row frame
+
+
+def panning_scene(textures: tuple[np.ndarray, np.ndarray], step: int, far_speed: int, near_speed: int) -> np.ndarray:
+    """Frame ``step`` ``[240, 427, 3]`` of a camera translating sideways: the far scene shifts
+    ``far_speed`` px per frame and a near band across the bottom third ``near_speed`` px (parallax)."""
     far, near = textures
-    band = slice(160, 240)
-    patch = far[200:250, 20:70]
+    frame = far[40:280, 40 + far_speed * step : 467 + far_speed * step].copy()
+    frame[NEAR_BAND] = near[60:140, 50 + near_speed * step : 477 + near_speed * step]
+    return frame
+
+
+def clip_with_square(
+    textures: tuple[np.ndarray, np.ndarray], far_speed: int, near_speed: int, patch: np.ndarray,
+    rows_at: Callable[[int], slice], cols: slice,
+) -> tuple[np.ndarray, np.ndarray, slice]:
+    """A panning scene with ``patch`` pasted at rows ``rows_at(step)`` and ``cols`` in every frame:
+    frames ``[8, 240, 427, 3]``, the square's masks, and the rows of the near band."""
     frames, masks = [], []
     for step in range(FRAMES):
-        frame = far[40:280, 40 + 2 * step : 467 + 2 * step].copy()
-        frame[band] = near[60:140, 50 + 7 * step : 477 + 7 * step]
+        frame = panning_scene(textures, step, far_speed, near_speed)
         mask = np.zeros(frame.shape[:2], dtype=bool)
-        top = 40 + 4 * step
-        frame[top : top + 50, 200:250] = patch
-        mask[top : top + 50, 200:250] = True
+        frame[rows_at(step), cols] = patch
+        mask[rows_at(step), cols] = True
         frames.append(frame)
         masks.append(mask)
-    return np.stack(frames), np.stack(masks), band
+    return np.stack(frames), np.stack(masks), NEAR_BAND
+
+
+def parallax_clip(textures: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, slice]:
+    """The far scene shifts 2 px per frame, the near band 7 px (no single homography explains
+    both), and a square cut from the scene moves 4 px per frame downwards (across the horizontal
+    epipolar lines)."""
+    patch = textures[0][200:250, 20:70]
+    return clip_with_square(textures, 2, 7, patch, lambda step: slice(40 + 4 * step, 90 + 4 * step), slice(200, 250))
 
 
 def tracking_clip(textures: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, slice]:
-    """A camera panning to follow an object: the far scene shifts 3 px per frame, a near band
-    across the bottom third 8 px the same way (parallax), and the object, a 60x60 square of the
-    near texture, stays where it is in the image (zero flow: the camera tracks it). Frames
-    ``[8, 240, 427, 3]``, the object's masks, and the rows of the near band."""
-    far, near = textures
-    band = slice(160, 240)
-    patch = near[200:260, 300:360]
-    frames, masks = [], []
-    for step in range(FRAMES):
-        frame = far[40:280, 40 + 3 * step : 467 + 3 * step].copy()
-        frame[band] = near[60:140, 50 + 8 * step : 477 + 8 * step]
-        frame[70:130, 180:240] = patch
-        mask = np.zeros(frame.shape[:2], dtype=bool)
-        mask[70:130, 180:240] = True
-        frames.append(frame)
-        masks.append(mask)
-    return np.stack(frames), np.stack(masks), band
+    """A camera panning to follow an object: the far scene shifts 3 px per frame, the near band
+    8 px the same way (parallax), and the object, a 60x60 square of the near texture, stays where
+    it is in the image (zero flow: the camera tracks it)."""
+    patch = textures[1][200:260, 300:360]
+    return clip_with_square(textures, 3, 8, patch, lambda step: slice(70, 130), slice(180, 240))
 
 
 @pytest.mark.parametrize("settings", [{}, {"lookahead": 0}, {"epipolar": True}, {"parallax": False}])
