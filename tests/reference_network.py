@@ -1,4 +1,4 @@
-"""The reference sets of ``shared/reference`` as test inputs: a small network with official-format
+"""The reference sets of ``tests/data/reference`` as test inputs: a small network with official-format
 weights, and the official code's inputs and outputs for it."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ReferenceNetwork:
-    """One reference set of ``shared/reference`` (``small``, ``small_nonsquare``): a small network's
+    """One reference set of ``tests/data/reference`` (``small``, ``small_nonsquare``): a small network's
     config and official-format weights, with the official code's inputs and outputs for them."""
 
     folder: Path
