@@ -61,7 +61,7 @@ def test_official_preset_equals_reference_full_size(reference_config: dict) -> N
         ({"flow_channels": [8, 8, 8, 8, 8, 8, 8]}, "reach beyond"),
         ({"image_std": [0.2, 0.0, 0.2]}, "image_std"),
         ({"enc_interpolate_offset": 0.1}, "enc_interpolate_offset must be 0.0"),
-        ({"bogus": 1}, "unknown model config keys: bogus"),
+        ({"bogus": 1}, r"unknown model config key\(s\) bogus"),
     ],
 )
 def test_invalid_configs_raise_config_error(change: dict, match: str) -> None:

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import math
 import typing
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 from geomotion_core.errors import ConfigError
 from geomotion_core.flow.dis import DISConfig
+from geomotion_core.options.loader import load
 
 REFERENCE_WIDTH = 854
 PIXEL_SETTINGS = (
@@ -139,13 +140,7 @@ class GeometricConfig:
         preset = str(settings.pop("preset", DEFAULT_PRESET)).strip().lower()
         if preset not in PRESETS:
             raise ConfigError(f"unknown geometric preset {preset!r}; known: {', '.join(PRESETS)}")
-        hints = typing.get_type_hints(cls)
-        names = [item.name for item in fields(cls)]
-        unknown = sorted(set(settings) - set(names))
-        if unknown:
-            raise ConfigError(f"unknown geometric setting(s) {', '.join(unknown)}; known: preset, {', '.join(names)}")
-        chosen = PRESETS[preset] | {name: _converted(name, value, hints[name]) for name, value in settings.items()}
-        return cls(**chosen)
+        return load(cls, PRESETS[preset] | settings, noun="geometric setting")
 
 
 DEFAULT_PRESET = "accurate"
@@ -156,24 +151,3 @@ PRESETS: dict[str, dict[str, object]] = {
     # time for a small loss of J (docs/geometric.md, Speed)
     "fast": {"flow_patch_stride": 4, "flow_descent_iterations": 16, "flow_refinement_iterations": 3},
 }
-
-
-def _converted(name: str, value: object, hint: object) -> object:
-    """``value`` as the annotated type: bool from true/false/1/0, int only from whole numbers, None
-    (for ``X | None``) from None, ``none`` or an empty string; ConfigError otherwise."""
-    text = str(value).strip().lower()
-    kinds = typing.get_args(hint) or (hint,)
-    if type(None) in kinds and (value is None or text in ("none", "")):
-        return None
-    kind = next(item for item in kinds if item is not type(None))
-    if kind is bool and text in ("true", "1", "false", "0"):
-        return text in ("true", "1")
-    try:
-        converted = float(value) if kind is int else kind(value)
-        if kind is int and converted == int(converted):
-            return int(converted)
-        if kind in (float, str):
-            return converted
-    except (TypeError, ValueError):
-        pass
-    raise ConfigError(f"geometric setting {name} needs a value of type {kind.__name__}, got {value!r}")

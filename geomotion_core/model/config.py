@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from geomotion_core.errors import ConfigError
+from geomotion_core.options.loader import load
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -64,14 +65,9 @@ class GeoMotionConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "GeoMotionConfig":
-        """Build from a mapping such as ``config.json["model"]``; unknown keys are an error."""
-        if not isinstance(values, Mapping):
-            raise ConfigError(f"model config must be a mapping, got {type(values).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown model config keys: {', '.join(unknown)}")
-        return cls(**dict(values))
+        """Build from a mapping such as ``config.json["model"]``; unknown keys and values of the
+        wrong type are a ConfigError."""
+        return load(cls, values, noun="model config key")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping that ``from_dict`` reads back."""

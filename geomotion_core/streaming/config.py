@@ -5,9 +5,7 @@ import math
 from dataclasses import dataclass
 
 from geomotion_core.errors import ConfigError
-
-POLICIES = ("every_frame", "latest", "newest")
-MAX_LOOKAHEAD = 2
+from geomotion_core.options.table import DEFAULT_MAX_QUEUE, MAX_LOOKAHEAD, POLICIES, option_field
 
 
 @dataclass
@@ -25,17 +23,25 @@ class StreamingConfig:
     ``causal`` finalises a frame in the first window that contains it; otherwise in the window where
     it is most central. ``lookahead`` (causal only) holds a frame back until this many later frames
     are in its window: 0 finalises the window's last frame(s), 1 the ones before the newest frame.
+    ``max_queue`` 0 (the default) becomes ``max(DEFAULT_MAX_QUEUE, 2 * window_size)``.
+
+    The defaults are those of the option table (docs/options.md), except ``policy``: files and
+    bags are processed frame by frame (``every_frame``), the node's default is ``newest``.
     """
 
-    window_size: int = 8
-    stride: int = 1
+    window_size: int = option_field("window.size")
+    stride: int = option_field("window.stride")
     policy: str = "every_frame"
-    threshold: float = 0.5  # mask = probability > threshold
+    threshold: float = option_field("mask.threshold")  # mask = probability > threshold
     causal: bool = True
-    lookahead: int = 0  # later frames a causal window sees beyond the frames it finalises
-    max_queue: int = 16  # frames waiting for the worker (the burst the engine absorbs)
+    lookahead: int = option_field("window.lookahead")  # later frames a causal window sees beyond the frames it finalises
+    max_queue: int = option_field("queue.max_frames")  # frames waiting for the worker (the burst the engine absorbs)
     align_scale: bool = True  # fit a scale per window (Sim(3)); False: rotation + translation only
     min_baseline: float = 1e-6  # RMS spread of the shared camera centres needed to fit a scale
+
+    def __post_init__(self) -> None:
+        if self.max_queue == 0:
+            self.max_queue = max(DEFAULT_MAX_QUEUE, 2 * self.window_size)
 
     def validate(self) -> None:
         """Raise ConfigError on an inconsistent or out-of-range value."""

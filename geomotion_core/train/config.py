@@ -1,6 +1,6 @@
 """Training configuration: dataclasses loaded from YAML, with ``section.key=value`` overrides.
 
-The defaults are the official GeoMotion recipe (ARCHITECTURE.md section 11): 12-frame clips,
+The defaults are the official GeoMotion recipe (docs/training.md): 12-frame clips,
 square centre crop resized to 518, the official augmentation probabilities (each dataset picks a
 profile), BCE + Dice, AdamW lr 5e-5 / weight decay 0.05, cosine to 5e-6 over 20 epochs stepped
 once per epoch, gradient clip 1.0, per-GPU batch 1.
@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from geomotion_core.backend import FLOW_METHODS
 from geomotion_core.errors import ConfigError
+from geomotion_core.options.loader import load
+from geomotion_core.options.table import TRAIN_PRECISIONS
 
 LAYOUTS = ("hoi4d", "dynamic_replica", "ytvos_motion", "omniworld", "got_motion", "frames_masks", "davis")
 LOSSES = ("bce_dice", "focal_dice")
-PRECISIONS = ("auto", "fp32", "bf16")
-FLOW_METHODS = ("raft", "dis")
 CROPS = ("center", "none")
 AUGMENTATIONS = ("none", "tri_view", "color_jitter")
 METRICS = ("J", "F", "J&F")
@@ -212,7 +211,7 @@ class TrainConfig:
             raise ConfigError(f"seed must be in [0, 2^32), got {self.seed}")
         if self.data.num_workers < 0:
             raise ConfigError(f"data.num_workers must be >= 0, got {self.data.num_workers}")
-        _check_choice("precision", self.precision, PRECISIONS)
+        _check_choice("precision", self.precision, TRAIN_PRECISIONS)
         _check_choice("select_metric", self.select_metric, METRICS)
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps must be >= 1, got {self.max_steps}")
@@ -221,7 +220,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        config = _build(cls, data, "config")
+        config = load(cls, data)
         config.validate()
         return config
 
@@ -266,54 +265,3 @@ def apply_override(data: dict[str, Any], override: str) -> None:
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-
-
-def _coerce(hint: Any, value: Any, where: str) -> Any:
-    """Check a scalar against its type hint; numbers written as strings (PyYAML reads ``5e-5`` as
-    text) are converted."""
-    optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
-    if value is None:
-        if optional and type(None) in typing.get_args(hint):
-            return None
-        raise ConfigError(f"{where} must not be empty")
-    target = next(arg for arg in typing.get_args(hint) if arg is not type(None)) if optional else hint
-    if typing.get_origin(target) is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where} must be a list, got {value!r}")
-        return [_coerce(typing.get_args(target)[0], item, where) for item in value]
-    try:
-        if target is float and not isinstance(value, bool):
-            return float(value)
-        if target is int and not isinstance(value, bool) and float(value) == int(float(value)):
-            return int(float(value))
-    except (TypeError, ValueError, OverflowError):
-        pass
-    if target in (str, bool) and isinstance(value, target):
-        return value
-    raise ConfigError(f"{where} must be of type {getattr(target, '__name__', target)}, got {value!r}")
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    """Instantiate dataclass ``cls`` from a mapping, rejecting unknown keys."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
-    values = {}
-    for name, value in data.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            values[name] = _build(hint, value, f"{where}.{name}")
-        elif typing.get_origin(hint) is list and typing.get_args(hint)[0] is DatasetConfig:
-            if not isinstance(value, list):
-                raise ConfigError(f"{where}.{name} must be a list of datasets")
-            values[name] = [_build(DatasetConfig, item, f"{where}.{name}[{i}]") for i, item in enumerate(value)]
-        else:
-            values[name] = _coerce(hint, value, f"{where}.{name}")
-    try:
-        return cls(**values)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc

@@ -1,0 +1,3 @@
+"""User-facing options defined once (:mod:`.table`), and the one loader of configuration mappings
+(:mod:`.loader`). Submodules are imported by name, so that low layers can use the loader without
+importing the table."""
