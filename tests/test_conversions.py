@@ -1,4 +1,4 @@
-"""Image <-> numpy conversion on a real DAVIS frame: every encoding, row padding, big-endian data."""
+"""Image <-> numpy conversion on a rendered frame: every encoding, row padding, big-endian data."""
 from __future__ import annotations
 
 import struct
@@ -14,6 +14,7 @@ pytest.importorskip("rclpy", reason="needs the ROS 2 Python packages (PyPI wheel
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
+from geomotion_core.demo.clip import DemoClipConfig, render_clip  # noqa: E402
 from geomotion_core.errors import InputError  # noqa: E402
 from geomotion_ros.conversions import (  # noqa: E402
     NAMED_FORMATS,
@@ -24,15 +25,14 @@ from geomotion_ros.conversions import (  # noqa: E402
     image_to_array,
     image_to_rgb,
 )
-from ros_harness import davis_frames  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
 
 @pytest.fixture(scope="module")
-def rgb(davis_root) -> np.ndarray:
-    """One real frame, 214x120 RGB (odd-free width so YUV 4:2:2 pairs fit)."""
-    return davis_frames(davis_root, "car-shadow", 1, (214, 120))[0]
+def rgb() -> np.ndarray:
+    """One frame of the demo clip (textured world and objects), 214x120 RGB (even width: YUV 4:2:2 pairs fit)."""
+    return render_clip(DemoClipConfig(frames=1, width=214, height=120)).frames[0]
 
 
 def encode(rgb: np.ndarray, encoding: str) -> np.ndarray:
@@ -167,7 +167,8 @@ def test_array_that_does_not_fit_the_encoding_is_rejected(rgb):
         array_to_image(rgb[..., 0], "mono16")
 
 
-@pytest.mark.parametrize("extension, tolerance", [(".png", 0.0), (".jpg", 3.0)])
+# JPEG (quality 95) loses about 4.5 grey levels on the textured frame; swapped channels would differ by about 35
+@pytest.mark.parametrize("extension, tolerance", [(".png", 0.0), (".jpg", 8.0)])
 def test_compressed_images_decode_to_rgb(rgb, extension, tolerance):
     ok, encoded = cv2.imencode(extension, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     assert ok

@@ -10,6 +10,7 @@ from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
+from geomotion_core.demo.clip import DemoClipConfig, render_clip  # noqa: E402
 from geomotion_ros import messages  # noqa: E402
 from geomotion_ros.diagnostics import PipelineMonitor, pipeline_status  # noqa: E402
 from geomotion_ros.pairing import (  # noqa: E402
@@ -20,9 +21,14 @@ from geomotion_ros.pairing import (  # noqa: E402
     usable_intrinsics,
 )
 from geomotion_ros.tracking import FrameTracker, TrackedFrame  # noqa: E402
-from ros_harness import camera_info_for, davis_frames, stamped_image  # noqa: E402
+from ros_harness import camera_info_for, stamped_image  # noqa: E402
 
 pytestmark = pytest.mark.ros
+
+
+def frame() -> np.ndarray:
+    """One 214x120 RGB frame of the demo clip."""
+    return render_clip(DemoClipConfig(frames=1, width=214, height=120)).frames[0]
 
 
 def header_at(second: int, nanosecond: int = 0) -> Header:
@@ -64,8 +70,8 @@ STORES = [
 
 
 @pytest.mark.parametrize("store", STORES)
-def test_camera_info_pairs_by_exact_stamp_then_falls_back_to_the_latest(davis_root, store):
-    rgb = davis_frames(davis_root, "camel", 1, (214, 120))[0]
+def test_camera_info_pairs_by_exact_stamp_then_falls_back_to_the_latest(store):
+    rgb = frame()
     table = store(capacity=2)
     assert table.lookup(header_at(1).stamp) is None
     infos = [camera_info_for(stamped_image(rgb, second, 5)) for second in (1, 2, 3)]
@@ -84,8 +90,8 @@ def test_the_node_uses_message_filters_exactly_where_it_is_importable():
 
 
 @pytest.mark.parametrize("store", STORES)
-def test_camera_info_with_non_finite_or_zero_focal_gives_no_intrinsics(davis_root, store):
-    rgb = davis_frames(davis_root, "camel", 1, (214, 120))[0]
+def test_camera_info_with_non_finite_or_zero_focal_gives_no_intrinsics(store):
+    rgb = frame()
     info = camera_info_for(stamped_image(rgb, 4, 0))
     assert usable_intrinsics(info) is not None
     for k in ([float("nan")] * 9, [0.0] * 9, [1e3, 0, 107, 0, float("inf"), 60, 0, 0, 1]):
@@ -97,8 +103,8 @@ def test_camera_info_with_non_finite_or_zero_focal_gives_no_intrinsics(davis_roo
         assert table.lookup(header_at(4).stamp) is info  # still republished with the mask
 
 
-def test_mask_camera_info_takes_the_mask_header(davis_root):
-    rgb = davis_frames(davis_root, "camel", 1, (214, 120))[0]
+def test_mask_camera_info_takes_the_mask_header():
+    rgb = frame()
     info = camera_info_for(stamped_image(rgb, 7, 0))
     out = messages.mask_camera_info(info, header_at(9, 1))
     assert (out.header.stamp.sec, out.header.stamp.nanosec) == (9, 1)
@@ -170,8 +176,8 @@ def test_static_points_leave_out_moving_and_invalid_pixels():
     assert [f.name for f in cloud.fields] == ["x", "y", "z"]
 
 
-def test_overlay_is_bgr_with_the_input_header(davis_root):
-    rgb = davis_frames(davis_root, "camel", 1, (214, 120))[0]
+def test_overlay_is_bgr_with_the_input_header():
+    rgb = frame()
     mask = np.zeros((120, 214), np.uint8)
     mask[40:80, 50:150] = 255
     out = messages.overlay_image(rgb, mask, header_at(3))

@@ -1,4 +1,4 @@
-"""`geomotion segment` end to end on real DAVIS frames with the small reference network and DIS flow."""
+"""`geomotion segment` end to end on rendered 854x480 frames with the small reference network and DIS flow."""
 from __future__ import annotations
 
 import json
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from geomotion_core.cli import main
+from geomotion_core.demo.clip import DemoClipConfig, render_clip
 from geomotion_core.io.pointcloud import read_ply
 from geomotion_core.io.trajectory import read_tum
 from geomotion_core.pipeline import SegmentOptions, segment_to_folder
@@ -21,8 +22,12 @@ HEIGHT, WIDTH = 480, 854
 
 
 @pytest.fixture(scope="module")
-def frames_glob(davis_root: Path) -> str:
-    return str(davis_root / "JPEGImages" / "480p" / "blackswan" / "0000[0-5].jpg")
+def frames_glob(tmp_path_factory) -> str:
+    """Six JPEG frames of the demo clip (textured world, moving camera, moving objects) at DAVIS size."""
+    folder = tmp_path_factory.mktemp("frames")
+    for index, frame in enumerate(render_clip(DemoClipConfig(frames=FRAMES, width=WIDTH, height=HEIGHT)).frames):
+        cv2.imwrite(str(folder / f"{index:05d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    return str(folder / "0000[0-5].jpg")
 
 
 @pytest.fixture(scope="module")
