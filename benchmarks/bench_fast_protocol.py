@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from bench_segment import preset_options
-from geomotion_core.backend import build_backend
+from geomotion_core.backends import build_backend
 from geomotion_core.eval.metrics import jaccard
 from geomotion_core.pipeline import segment_to_folder
 from random_weights import random_weights_home

@@ -27,7 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from geomotion_core.backend import BACKENDS, FLOW_METHODS, PRECISIONS, BackendOptions, MotionBackend, build_backend
+from geomotion_core.backend import BACKENDS, FLOW_METHODS, PRECISIONS, BackendOptions, MotionBackend
+from geomotion_core.backends import build_backend
 from geomotion_core.streaming import StreamingConfig, StreamingSegmenter
 from random_weights import random_weights_home
 

@@ -1,7 +1,8 @@
-"""The interface every motion backend implements, and the factory the front doors use.
+"""The interface every motion backend implements, and the options a backend is built from.
 
 One engine, three front doors: the CLI, the streaming engine (and so the ROS node) and the bag
-evaluator all build their backend here from one ``BackendOptions``.
+evaluator all build their backend from one ``BackendOptions`` with
+:func:`geomotion_core.backends.build_backend`, where the implementations are registered.
 """
 from __future__ import annotations
 
@@ -86,15 +87,3 @@ class NativeSizeBackend(Protocol):
 
     def predict_window_native(self, frames: np.ndarray, frame_ids: Sequence[int] | None = None) -> WindowPrediction:
         """As ``predict_window``, with the probability at the backend's own size instead of the input size."""
-
-
-def build_backend(options: BackendOptions) -> MotionBackend:
-    """Build the backend named by ``options.backend``; heavy imports happen here, not at import."""
-    options.validate()
-    if options.backend == "geometric":
-        from geomotion_core.geometric import GeometricBackend
-
-        return GeometricBackend.from_options(options)
-    from geomotion_core.pipeline.network_backend import NetworkBackend
-
-    return NetworkBackend.from_options(options)

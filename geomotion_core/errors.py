@@ -2,7 +2,16 @@
 
 
 class GeoMotionError(Exception):
-    """A user-facing error: bad input, a missing or corrupt file, an invalid configuration."""
+    """A user-facing error: bad input, a missing or corrupt file, an invalid configuration.
+
+    ``options`` names the options that can fix it, as the option table calls them
+    (``geomotion_core.options``); each front door words them for its users (the CLI as flags,
+    the node as parameters), so the core never spells a flag or a parameter.
+    """
+
+    def __init__(self, *args: object, options: tuple[str, ...] = ()) -> None:
+        super().__init__(*args)
+        self.options = tuple(options)
 
 
 class CheckpointError(GeoMotionError):

@@ -38,7 +38,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
 
-from geomotion_core.backend import build_backend
+from geomotion_core.backends import build_backend
 from geomotion_core.errors import ConfigError, GeoMotionError
 from geomotion_core.streaming import StreamingSegmenter
 from geomotion_core.types import FrameResult

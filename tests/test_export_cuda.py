@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from geomotion_core.backend import build_backend
+from geomotion_core.backends import build_backend
 from geomotion_core.export.onnx_export import ExportSpec, graph_files
 from geomotion_core.export.store import ExportStore, weights_identity
 

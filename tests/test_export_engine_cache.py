@@ -94,7 +94,7 @@ def test_warmup_routes_the_torch_engine_through_one_graph_per_window(small_refer
     import numpy as np
     import torch
 
-    from geomotion_core.backend import build_backend
+    from geomotion_core.backends import build_backend
     from geomotion_core.export.engines import CompiledNetwork
 
     options = small_reference.backend_options(size=56)

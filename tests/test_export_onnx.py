@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from geomotion_core.backend import BackendOptions, build_backend
+from geomotion_core.backend import BackendOptions
+from geomotion_core.backends import build_backend
 from geomotion_core.cli import main
 from geomotion_core.errors import ConfigError
 from geomotion_core.export.onnx_export import ExportSpec, describe_graph, graph_files

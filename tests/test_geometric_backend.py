@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from geomotion_core.backend import BackendOptions, build_backend
+from geomotion_core.backend import BackendOptions
+from geomotion_core.backends import build_backend
 from geomotion_core.errors import ConfigError, InputError
 from geomotion_core.eval.metrics import batch_scores
 from geomotion_core.flow.dis import dis_flow

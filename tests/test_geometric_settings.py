@@ -6,7 +6,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from geomotion_core.backend import BackendOptions, build_backend
+from geomotion_core.backend import BackendOptions
+from geomotion_core.backends import build_backend
 from geomotion_core.cli import main
 from geomotion_core.errors import ConfigError
 from geomotion_core.geometric import GeometricConfig

@@ -21,7 +21,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from geomotion_core.backend import build_backend  # noqa: E402
+from geomotion_core.backends import build_backend  # noqa: E402
 from geomotion_core.streaming import StreamingConfig, StreamingSegmenter  # noqa: E402
 from geomotion_ros import node as node_module  # noqa: E402
 from geomotion_ros.messages import odom_pose, pose_stamped  # noqa: E402

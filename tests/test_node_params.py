@@ -12,7 +12,7 @@ pytest.importorskip("rclpy", reason="needs the ROS 2 Python packages (PyPI wheel
 
 from rclpy.parameter import Parameter  # noqa: E402
 
-from geomotion_core.backend import build_backend  # noqa: E402
+from geomotion_core.backends import build_backend  # noqa: E402
 from geomotion_core.errors import ConfigError  # noqa: E402
 from geomotion_core.geometric import GeometricConfig  # noqa: E402
 from geomotion_ros.node import GeoMotionNode  # noqa: E402

@@ -1,4 +1,4 @@
-"""Preprocessing, the official chunk protocols and the network backend, on real DAVIS frames."""
+"""Preprocessing, the official chunk protocols and the network backend, on rendered 854x480 frames."""
 from __future__ import annotations
 
 import json
@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
+from geomotion_core.demo.clip import DemoClipConfig, render_clip, write_clip
 from geomotion_core.io import open_frames
 from geomotion_core.io.frames import Frame
 from geomotion_core.pipeline.official import eval_chunks, official_chunks
@@ -24,17 +25,23 @@ from geomotion_core.pipeline.preprocessing import (
 )
 from geomotion_core.types import WindowPrediction
 
-SEQUENCE = "blackswan"
 
 
 @pytest.fixture(scope="module")
-def davis_frames(davis_root: Path) -> list[Frame]:
-    source = open_frames(davis_root / "JPEGImages" / "480p" / SEQUENCE)
-    return [frame for _, frame in zip(range(22), source)]
+def clip_folder(tmp_path_factory) -> Path:
+    """22 frames of the demo clip (textured world, moving camera and objects) at DAVIS size, as PNGs."""
+    frames_dir, _ = write_clip(render_clip(DemoClipConfig(frames=22, width=854, height=480)),
+                               tmp_path_factory.mktemp("clip"))
+    return frames_dir
 
 
-def test_preprocessing_matches_pil_lanczos_and_torchvision_normalize(davis_frames: list[Frame]) -> None:
-    images = np.stack([frame.image for frame in davis_frames[:3]])
+@pytest.fixture(scope="module")
+def clip_frames(clip_folder: Path) -> list[Frame]:
+    return list(open_frames(clip_folder))
+
+
+def test_preprocessing_matches_pil_lanczos_and_torchvision_normalize(clip_frames: list[Frame]) -> None:
+    images = np.stack([frame.image for frame in clip_frames[:3]])
     official = transforms.Compose([
         transforms.Resize((70, 56), interpolation=transforms.InterpolationMode.LANCZOS),
         transforms.ToTensor(),
@@ -46,8 +53,8 @@ def test_preprocessing_matches_pil_lanczos_and_torchvision_normalize(davis_frame
     torch.testing.assert_close(result, expected, rtol=0, atol=1e-6)
 
 
-def test_flow_frames_are_the_resized_frames_before_normalisation(davis_frames: list[Frame]) -> None:
-    images = np.stack([frame.image for frame in davis_frames[:2]])
+def test_flow_frames_are_the_resized_frames_before_normalisation(clip_frames: list[Frame]) -> None:
+    images = np.stack([frame.image for frame in clip_frames[:2]])
     resized = np.stack([np.asarray(Image.fromarray(i).resize((56, 56), Image.Resampling.LANCZOS)) for i in images])
     rgb = imagenet_denormalise(preprocess_frames(images, 56, 56))
     expected = torch.from_numpy(resized).permute(0, 3, 1, 2).float() / 255
@@ -83,20 +90,20 @@ class RecordingBackend:
         self.windows.clear()
 
 
-def test_official_protocol_uses_consecutive_non_overlapping_chunks(davis_frames: list[Frame]) -> None:
-    backend = RecordingBackend(davis_frames)
-    chunks = list(official_chunks(backend, davis_frames, chunk_size=8))
+def test_official_protocol_uses_consecutive_non_overlapping_chunks(clip_frames: list[Frame]) -> None:
+    backend = RecordingBackend(clip_frames)
+    chunks = list(official_chunks(backend, clip_frames, chunk_size=8))
     assert backend.windows == [list(range(0, 8)), list(range(8, 16)), list(range(16, 22))]
     assert [chunk.worlds.tolist() for chunk in chunks] == [[0] * 8, [1] * 8, [2] * 6]
     for chunk in chunks:
         np.testing.assert_allclose(chunk.probability[:, 0, 0], [f.index / 100 for f in chunk.frames])
 
 
-def test_eval_protocol_matches_interleaved_groups_of_the_whole_sequence(davis_frames: list[Frame]) -> None:
+def test_eval_protocol_matches_interleaved_groups_of_the_whole_sequence(clip_frames: list[Frame]) -> None:
     chunk_size, groups = 3, 4
-    backend = RecordingBackend(davis_frames)
-    chunks = list(eval_chunks(backend, iter(davis_frames), chunk_size, groups))
-    indices = list(range(len(davis_frames)))
+    backend = RecordingBackend(clip_frames)
+    chunks = list(eval_chunks(backend, iter(clip_frames), chunk_size, groups))
+    indices = list(range(len(clip_frames)))
     expected_windows = sorted(
         group_indices[start : start + chunk_size]
         for group in range(groups)
@@ -119,14 +126,14 @@ def small_options(small_reference):
 
 @pytest.fixture(scope="module")
 def network_backend(small_options):
-    from geomotion_core.pipeline.network_backend import NetworkBackend
+    from geomotion_core.backends import build_backend
 
-    return NetworkBackend.from_options(small_options)
+    return build_backend(small_options)
 
 
-def test_network_backend_follows_the_official_chain(network_backend, davis_frames: list[Frame]) -> None:
+def test_network_backend_follows_the_official_chain(network_backend, clip_frames: list[Frame]) -> None:
     """PIL LANCZOS + torchvision Normalize, model forward (second normalisation), cv2 linear resize back."""
-    images = np.stack([frame.image for frame in davis_frames[:4]])
+    images = np.stack([frame.image for frame in clip_frames[:4]])
     network_backend.reset()
     prediction = network_backend.predict_window(images)
     official = transforms.Compose([
@@ -147,8 +154,8 @@ def test_network_backend_follows_the_official_chain(network_backend, davis_frame
     assert {"preprocess", "flow", "network", "postprocess"} <= set(prediction.timings)
 
 
-def test_sliding_windows_reuse_cached_tokens_and_flow(network_backend, davis_frames: list[Frame]) -> None:
-    images = np.stack([frame.image for frame in davis_frames[:6]])
+def test_sliding_windows_reuse_cached_tokens_and_flow(network_backend, clip_frames: list[Frame]) -> None:
+    images = np.stack([frame.image for frame in clip_frames[:6]])
     network_backend.reset()
     fresh = [network_backend.predict_window(images[start : start + 4]) for start in (0, 2)]
     encoded: list[int] = []
@@ -165,13 +172,13 @@ def test_sliding_windows_reuse_cached_tokens_and_flow(network_backend, davis_fra
         np.testing.assert_allclose(with_cache.poses, without.poses, atol=1e-5)
 
 
-def test_keep_aspect_and_points_at_input_size(small_options, davis_frames: list[Frame]) -> None:
+def test_keep_aspect_and_points_at_input_size(small_options, clip_frames: list[Frame]) -> None:
     from dataclasses import replace
 
-    from geomotion_core.pipeline.network_backend import NetworkBackend
+    from geomotion_core.backends import build_backend
 
-    backend = NetworkBackend.from_options(replace(small_options, size=70, keep_aspect=True, points=True))
-    prediction = backend.predict_window(np.stack([frame.image for frame in davis_frames[:2]]))
+    backend = build_backend(replace(small_options, size=70, keep_aspect=True, points=True))
+    prediction = backend.predict_window(np.stack([frame.image for frame in clip_frames[:2]]))
     assert prediction.probability.shape == (2, 480, 854)
     assert prediction.points.shape == (2, 480, 854, 3) and np.isfinite(prediction.points).all()
 
@@ -182,14 +189,17 @@ def test_missing_checkpoint_is_a_checkpoint_error_unless_random_weights_are_allo
     from dataclasses import replace
 
     from geomotion_core.errors import CheckpointError
-    from geomotion_core.pipeline.model_loading import load_network
+    from geomotion_core.pipeline.model_loading import load_network, resolve_checkpoint
 
     monkeypatch.setenv("GEOMOTION_HOME", str(tmp_path))
-    with pytest.raises(CheckpointError, match="no GeoMotion checkpoint"):
-        load_network(replace(small_options, checkpoint=None), torch.device("cpu"))
+    with pytest.raises(CheckpointError, match="no GeoMotion checkpoint") as missing:
+        resolve_checkpoint(None)
+    assert missing.value.options == ("model.checkpoint", "backend")  # the front doors word these
+    assert "--checkpoint" not in str(missing.value) and "node parameter" not in str(missing.value)
     with pytest.raises(CheckpointError, match="not found"):
-        load_network(replace(small_options, checkpoint=str(tmp_path / "absent.pth")), torch.device("cpu"))
-    model = load_network(replace(small_options, checkpoint=None, allow_random_weights=True), torch.device("cpu"))
+        resolve_checkpoint(str(tmp_path / "absent.pth"))
+    assert resolve_checkpoint(None, allow_random_weights=True) is None
+    model = load_network(None, small_options.model_config, torch.device("cpu"))
     assert not model.training and model.config.enc_embed_dim == 64
 
 
@@ -213,13 +223,13 @@ class RecordingRefiner:
     ("eval", [list(range(22))]),
 ])
 def test_sam2_refines_per_chunk_or_whole_sequence(
-    davis_frames: list[Frame], protocol: str, expected_clips: list[list[int]]
+    clip_frames: list[Frame], protocol: str, expected_clips: list[list[int]]
 ) -> None:
     from geomotion_core.pipeline import segment
 
     refiner = RecordingRefiner()
     options = segment.SegmentOptions(protocol=protocol, chunk_size=8 if protocol == "official" else 2, sam2=True)
-    results = list(segment._chunked_results(RecordingBackend(davis_frames), refiner, davis_frames, options))
+    results = list(segment._chunked_results(RecordingBackend(clip_frames), refiner, clip_frames, options))
     assert refiner.clips == expected_clips
     assert refiner.sizes == {(518, 518)}  # SAM2 refines at the network's size, as officially
     assert [frame.index for frame, _, _ in results] == list(range(22))
@@ -228,12 +238,12 @@ def test_sam2_refines_per_chunk_or_whole_sequence(
         assert result.timings["refine"] >= 0
 
 
-def test_segment_to_folder_uses_a_given_backend(davis_root: Path, davis_frames: list[Frame], tmp_path: Path) -> None:
+def test_segment_to_folder_uses_a_given_backend(clip_folder: Path, clip_frames: list[Frame], tmp_path: Path) -> None:
     from geomotion_core.pipeline import SegmentOptions, segment_to_folder
 
-    backend = RecordingBackend(davis_frames)
+    backend = RecordingBackend(clip_frames)
     backend.windows.append([-1])  # stale state that reset() must clear
-    glob = str(davis_root / "JPEGImages" / "480p" / SEQUENCE / "0000[0-4].jpg")
+    glob = str(clip_folder / "0000[0-4].png")
     summary = segment_to_folder(glob, tmp_path, SegmentOptions(chunk_size=2, threshold=0.015, overlay=False, progress=False),
                                 backend=backend)
     assert backend.windows == [[0, 1], [2, 3], [4]]
@@ -251,14 +261,14 @@ def test_network_backend_rejects_malformed_frames(network_backend, frames: np.nd
         network_backend.predict_window(frames)
 
 
-def test_failed_background_write_is_raised_and_poses_are_kept(davis_frames: list[Frame], tmp_path: Path) -> None:
+def test_failed_background_write_is_raised_and_poses_are_kept(clip_frames: list[Frame], tmp_path: Path) -> None:
     import shutil
 
     from geomotion_core.errors import GeoMotionError
     from geomotion_core.pipeline.outputs import SegmentationWriter
     from geomotion_core.types import FrameResult
 
-    frame = davis_frames[0]
+    frame = clip_frames[0]
     writer = SegmentationWriter(tmp_path, 24.0, frame.image.shape[1], frame.image.shape[0], overlay=False)
     shutil.rmtree(writer.masks_dir)
     writer.masks_dir.write_text("a file where the masks folder should be")
@@ -286,14 +296,14 @@ def test_invalid_segment_options_are_config_errors(changes: dict, message: str) 
         SegmentOptions(**changes).validate()
 
 
-def test_bf16_autocast_stays_close_to_fp32(small_options, network_backend, davis_frames: list[Frame]) -> None:
+def test_bf16_autocast_stays_close_to_fp32(small_options, network_backend, clip_frames: list[Frame]) -> None:
     from dataclasses import replace
 
-    from geomotion_core.pipeline.network_backend import NetworkBackend
+    from geomotion_core.backends import build_backend
 
-    images = np.stack([frame.image for frame in davis_frames[:4]])
+    images = np.stack([frame.image for frame in clip_frames[:4]])
     reference = network_backend.predict_window(images)
-    bf16 = NetworkBackend.from_options(replace(small_options, precision="bf16")).predict_window(images)
+    bf16 = build_backend(replace(small_options, precision="bf16")).predict_window(images)
     difference = np.abs(bf16.probability - reference.probability)
     assert 0 < difference.max() < 0.05  # autocast was active, and the result is still the same map
     assert bf16.probability.dtype == np.float32 and bf16.poses.dtype == np.float64

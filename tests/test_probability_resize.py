@@ -136,7 +136,7 @@ def test_segment_eval_protocol_writes_the_official_masks(
     from dataclasses import replace
 
     from geomotion_core.pipeline import SegmentOptions, segment_to_folder
-    from geomotion_core.pipeline.network_backend import NetworkBackend
+    from geomotion_core.backends import build_backend
 
     side = 70
     sources = sorted((davis_root / "JPEGImages" / "480p" / "blackswan").glob("*.jpg"))[:9]
@@ -148,7 +148,7 @@ def test_segment_eval_protocol_writes_the_official_masks(
         Image.fromarray(image).save(frames_dir / f"{path.stem}.png")
         images.append(image)
     options = replace(small_reference.backend_options(size=side))
-    backend = NetworkBackend.from_options(options)
+    backend = build_backend(options)
     out = tmp_path / "out"
     segment_to_folder(frames_dir, out, SegmentOptions(backend=options, protocol="eval", chunk_size=2,
                                                       overlay=False, progress=False), backend=backend)

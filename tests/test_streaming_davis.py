@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from geomotion_core.backend import BackendOptions, MotionBackend, build_backend
+from geomotion_core.backend import BackendOptions, MotionBackend
+from geomotion_core.backends import build_backend
 from geomotion_core.streaming import StreamingConfig, StreamingSegmenter
 from geomotion_core.types import FrameResult
 

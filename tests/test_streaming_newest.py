@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geomotion_core.backend import BackendOptions, build_backend
+from geomotion_core.backend import BackendOptions
+from geomotion_core.backends import build_backend
 from geomotion_core.errors import ConfigError
 from geomotion_core.streaming import StreamingConfig, StreamingSegmenter
 from geomotion_core.streaming import segmenter as segmenter_module

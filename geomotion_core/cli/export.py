@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from geomotion_core.backend import BackendOptions
     from geomotion_core.errors import ConfigError
     from geomotion_core.export.onnx_export import ExportError, ExportSpec, export_network
-    from geomotion_core.pipeline.model_loading import load_network
+    from geomotion_core.pipeline.model_loading import load_network, resolve_checkpoint
 
     if (args.height is None) != (args.width is None):
         raise ConfigError("give both --height and --width, or neither (then --size sets a square)")
@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--frames {args.frames} is above --max-frames {args.max_frames}")
     options = BackendOptions(checkpoint=args.checkpoint, model_config=args.model_config,
                              allow_random_weights=args.random_weights, device="cpu")
-    model = load_network(options, torch.device("cpu"))
+    checkpoint = resolve_checkpoint(options.checkpoint, options.allow_random_weights)
+    model = load_network(checkpoint, options.model_config, torch.device("cpu"))
     spec = ExportSpec(args.height or args.size, args.width or args.size, args.frames, args.max_frames, args.graph,
                       args.opset, args.optimize)
     result = export_network(model, spec, output)

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Callable, Hashable, Sequence, TypeVar
+from typing import Callable, Hashable, Sequence, TypeVar
 
 import numpy as np
 
+from geomotion_core.cache import LruCache
 from geomotion_core.errors import InputError
 from geomotion_core.flow.dis import DISFlow, working_size
 from geomotion_core.geometric.camera import chain_pose, intrinsics_from_fov, scale_intrinsics
@@ -27,33 +27,7 @@ from geomotion_core.geometric.scoring import combine_directions, smooth
 from geomotion_core.geometric.temporal import carried_neighbours, supported_score
 from geomotion_core.types import WindowPrediction
 
-if TYPE_CHECKING:
-    from geomotion_core.backend import BackendOptions
-
 Value = TypeVar("Value")
-
-
-class _LRU(OrderedDict):
-    """A small least-recently-used cache."""
-
-    def __init__(self, capacity: int) -> None:
-        super().__init__()
-        self.capacity = capacity
-
-    def fetch(self, key: Hashable, compute: Callable[[], Value]) -> Value:
-        """The cached value of ``key``, computing and storing it on a miss."""
-        if key in self:
-            self.move_to_end(key)
-            return self[key]
-        return self.store(key, compute())
-
-    def store(self, key: Hashable, value: Value) -> Value:
-        """Store ``value`` under ``key`` (evicting the least recently used entry when full)."""
-        self[key] = value
-        self.move_to_end(key)
-        if len(self) > self.capacity:
-            self.popitem(last=False)
-        return value
 
 
 def frame_score(evidence: Sequence[DirectionalMotion]) -> np.ndarray | None:
@@ -107,15 +81,10 @@ class GeometricBackend:
         flow_config = self.config.dis_config()
         self._flows = (DISFlow(flow_config), DISFlow(flow_config))
         self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geometric-flow")
-        self._grays = _LRU(cache_size)
-        self._pairs = _LRU(cache_size)
-        self._scores = _LRU(cache_size)
-        self._probabilities = _LRU(cache_size)
-
-    @classmethod
-    def from_options(cls, options: BackendOptions) -> GeometricBackend:
-        """The backend for ``BackendOptions``: its ``geometric`` settings over the defaults."""
-        return cls(GeometricConfig.from_settings(options.geometric))
+        self._grays: LruCache[np.ndarray] = LruCache(cache_size)
+        self._pairs: LruCache[PairMotion] = LruCache(cache_size)
+        self._scores: LruCache[np.ndarray | None] = LruCache(cache_size)
+        self._probabilities: LruCache[np.ndarray] = LruCache(cache_size)
 
     def reset(self) -> None:
         self._grays.clear()
@@ -169,9 +138,9 @@ class GeometricBackend:
             cache_key = None
         else:
             cache_key = (key_a, key_b, camera.tobytes())
-            if cache_key in self._pairs:
-                self._pairs.move_to_end(cache_key)
-                return cache_key, self._pairs[cache_key]
+            cached = self._pairs.get(cache_key)
+            if cached is not None:
+                return cache_key, cached
         return cache_key, analyse_pair(gray_a, gray_b, self._flows, grid, camera, config, self._helper)
 
     def _resolved(self, cache_key: Hashable | None, motion: PairMotion | Future[PairMotion]) -> PairMotion:
@@ -179,7 +148,7 @@ class GeometricBackend:
         if not isinstance(motion, Future):
             return motion
         result = motion.result()
-        return result if cache_key is None else self._pairs.store(cache_key, result)
+        return result if cache_key is None else self._pairs.put(cache_key, result)
 
     def _on_two_threads(self, function: Callable[[int], Value], items: Sequence[int]) -> dict[int, Value]:
         """``{item: function(item)}``, every other item computed on the helper thread."""
@@ -227,18 +196,18 @@ class GeometricBackend:
         return _merge(self._probabilities, cache_keys, computed)
 
 
-def _missing(cache: _LRU, cache_keys: Sequence[Hashable | None]) -> list[int]:
+def _missing(cache: LruCache, cache_keys: Sequence[Hashable | None]) -> list[int]:
     """Indices whose result is not cached (or cannot be: no key)."""
     return [index for index, key in enumerate(cache_keys) if key is None or key not in cache]
 
 
-def _merge(cache: _LRU, cache_keys: Sequence[Hashable | None], computed: dict[int, Value]) -> list[Value]:
+def _merge(cache: LruCache, cache_keys: Sequence[Hashable | None], computed: dict[int, Value]) -> list[Value]:
     """One result per key: the computed ones (then stored), the others from the cache (looked up
     first, so that storing cannot evict them)."""
-    found = {index: cache[key] for index, key in enumerate(cache_keys) if index not in computed}
+    found = {index: cache.get(key) for index, key in enumerate(cache_keys) if index not in computed}
     for index, value in computed.items():
         if cache_keys[index] is not None:
-            cache.store(cache_keys[index], value)
+            cache.put(cache_keys[index], value)
     return [computed[index] if index in computed else found[index] for index in range(len(cache_keys))]
 
 

@@ -1,14 +1,14 @@
-"""Build the GeoMotion network from the user's options: config, checkpoint, device."""
+"""Build the GeoMotion network from explicit settings: device, model config, checkpoint."""
 from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
-from geomotion_core.backend import BackendOptions
 from geomotion_core.errors import CheckpointError, ConfigError
 from geomotion_core.weights import find_weight, looked_at
 
@@ -49,33 +49,42 @@ def read_model_config(path: str | Path) -> GeoMotionConfig:
         raise ConfigError(f"model config {path}: {exc}") from exc
 
 
-def resolve_checkpoint(options: BackendOptions) -> Path | None:
-    """The checkpoint to load, or None when random weights were explicitly allowed.
+def resolve_checkpoint(checkpoint: str | os.PathLike | None, allow_random_weights: bool = False) -> Path | None:
+    """The checkpoint to load, or None (random weights) when none is given or found and that is allowed.
 
-    An explicit ``--checkpoint`` must exist; without one, ``best_model.pth`` is looked for in the
-    weights folder.
+    A given ``checkpoint`` must exist; without one, ``best_model.pth`` is looked for in the weights
+    folder. A ``CheckpointError`` names the options that fix it (``model.checkpoint``, ``backend``);
+    the CLI and the node word them as their flags and parameters.
     """
-    if options.checkpoint:
-        path = Path(options.checkpoint).expanduser()
+    if checkpoint:
+        path = Path(checkpoint).expanduser()
         if not path.is_file():
-            raise CheckpointError(f"checkpoint not found: {path}")
+            raise CheckpointError(f"checkpoint not found: {path}", options=("model.checkpoint",))
         return path
     found = find_weight("geomotion")
-    if found is None and not options.allow_random_weights:
+    if found is None and not allow_random_weights:
         raise CheckpointError(
             f"no GeoMotion checkpoint given and none found (looked at {looked_at('geomotion')}); "
-            "give a checkpoint (--checkpoint PATH; node parameter model.checkpoint), see `geomotion weights`, "
-            "or use the weight-free geometric backend (--backend geometric; node parameter backend)"
+            "give a checkpoint, see `geomotion weights`, or use the weight-free geometric backend",
+            options=("model.checkpoint", "backend"),
         )
     return found
 
 
-def load_network(options: BackendOptions, device: torch.device) -> torch.nn.Module:
-    """The GeoMotion network in eval mode on ``device``, with its checkpoint loaded."""
+def load_network(
+    checkpoint: Path | None, model_config: str | os.PathLike | None, device: torch.device
+) -> torch.nn.Module:
+    """The GeoMotion network in eval mode on ``device``.
+
+    Args:
+        checkpoint: the weights (see :func:`resolve_checkpoint`); None: random weights.
+        model_config: a JSON file with non-official sizes (:func:`read_model_config`); None: a
+            checkpoint's own or the official sizes.
+        device: where the weights go.
+    """
     from geomotion_core.model import GeoMotion, GeoMotionConfig, load_checkpoint
 
-    config = read_model_config(options.model_config) if options.model_config else None
-    checkpoint = resolve_checkpoint(options)
+    config = read_model_config(model_config) if model_config else None
     if checkpoint is None:
         LOGGER.warning("GeoMotion runs with RANDOM weights (allowed explicitly): its masks mean nothing")
         return GeoMotion(config or GeoMotionConfig.official(), device=device).eval()

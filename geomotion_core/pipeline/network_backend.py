@@ -7,6 +7,7 @@ in earlier windows are reused from bounded caches, so a sliding window only pays
 
 The network itself runs on one of the engines of :mod:`geomotion_core.export.engines` (PyTorch,
 onnxruntime, TensorRT): each offers ``encode`` / ``decode``, so the token cache works with all of them.
+:func:`geomotion_core.backends.build_backend` builds it from ``BackendOptions``.
 """
 from __future__ import annotations
 
@@ -17,12 +18,10 @@ from typing import Iterator, Protocol, Sequence
 import numpy as np
 import torch
 
-from geomotion_core.backend import BackendOptions
+from geomotion_core.cache import LruCache
 from geomotion_core.errors import ConfigError, InputError
 from geomotion_core.flow.base import FlowEstimator
-from geomotion_core.pipeline.cache import LruCache
 from geomotion_core.model.geomotion import GeoMotionOutput
-from geomotion_core.pipeline.model_loading import load_network, resolve_checkpoint, resolve_device
 from geomotion_core.pipeline.probability_resize import resize_bilinear
 from geomotion_core.pipeline.preprocessing import imagenet_denormalise, model_input_size, preprocess_frames
 from geomotion_core.types import WindowPrediction
@@ -71,26 +70,6 @@ class NetworkBackend:
         self._inputs: LruCache[torch.Tensor] = LruCache(cache_frames)
         self._tokens: LruCache[torch.Tensor] = LruCache(cache_frames)
         self._pair_flow: LruCache[torch.Tensor] = LruCache(2 * cache_frames)
-
-    @classmethod
-    def from_options(cls, options: BackendOptions) -> "NetworkBackend":
-        """Load the network (checkpoint or ``--model-config``) and the flow estimator."""
-        from geomotion_core.flow import build_flow_estimator
-
-        device = resolve_device(options.device)
-        network = None
-        if options.engine == "torch":
-            model = load_network(options, device)
-        else:
-            from geomotion_core.export.engines import ExportedNetwork
-            from geomotion_core.export.store import weights_identity
-
-            model = load_network(options, torch.device("cpu"))  # only exported from, never run
-            weights = weights_identity(resolve_checkpoint(options))
-            network = ExportedNetwork(options.engine, model, weights, device, options.precision)
-        flow = build_flow_estimator(options.flow, options.raft_weights, device)
-        return cls(model, flow, device, options.precision, options.size, options.keep_aspect, options.points,
-                   network=network, engine=options.engine)
 
     def warmup(
         self,

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
-from geomotion_core.backend import BackendOptions, MotionBackend, build_backend
+from geomotion_core.backend import BackendOptions, MotionBackend
+from geomotion_core.backends import build_backend
 from geomotion_core.errors import ConfigError, GeoMotionError, InputError
 from geomotion_core.io.frames import MAX_FPS, MIN_FPS, Frame, open_frames
 from geomotion_core.pipeline.official import (
@@ -47,6 +48,8 @@ class SegmentOptions:
     sam2_checkpoint: str | None = None
     streaming: bool = False  # sliding windows of the streaming engine instead of chunks
     window: int = 8  # streaming window length
+    stride: int = 1  # new frames between streaming windows
+    max_queue: int = 0  # streaming queue (0: 2 x window, at least 16)
     points: bool = False  # write static_points.ply
     overlay: bool = True  # write overlay.mp4
     fps: float | None = None  # timestamps of image inputs (and of videos without a rate)
@@ -326,7 +329,8 @@ def _streaming_results(
     """Results of the streaming engine (sliding windows, one chained trajectory)."""
     from geomotion_core.streaming import StreamingConfig, StreamingSegmenter
 
-    segmenter = StreamingSegmenter(backend, StreamingConfig(window_size=options.window, threshold=options.mask_threshold))
+    segmenter = StreamingSegmenter(backend, StreamingConfig(window_size=options.window, stride=options.stride,
+                                                          max_queue=options.max_queue, threshold=options.mask_threshold))
     pending: dict[int, Frame] = {}
     for frame in frames:
         pending[frame.index] = frame

@@ -6,7 +6,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geomotion_core.backend import BackendOptions, build_backend
+from geomotion_core.backend import BackendOptions
+from geomotion_core.backends import build_backend
 from geomotion_core.errors import ConfigError, InputError
 from geomotion_core.streaming import StreamingConfig
 from geomotion_ros.bag.outcome import BagReport, score_replay
