@@ -203,14 +203,27 @@ def test_missing_checkpoint_is_a_checkpoint_error_unless_random_weights_are_allo
     assert not model.training and model.config.enc_embed_dim == 64
 
 
-class RecordingRefiner:
-    """Test double of Sam2Refiner: records each clip it refines and marks row 0 of every frame moving."""
+class ManualClock:
+    """A ``time.perf_counter`` stand-in that moves only when told to."""
 
     def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class RecordingRefiner:
+    """Test double of Sam2Refiner: records each clip it refines and marks row 0 of every frame moving;
+    each call takes ``seconds`` on ``clock``."""
+
+    def __init__(self, clock: ManualClock, seconds: float = 0.6) -> None:
+        self.clock, self.seconds = clock, seconds
         self.clips: list[list[float]] = []
         self.sizes: set[tuple[int, ...]] = set()
 
     def refine(self, frames: np.ndarray, probability: np.ndarray) -> np.ndarray:
+        self.clock.now += self.seconds
         self.clips.append([round(float(p[0, 0]) * 100) for p in probability])
         self.sizes.add(probability.shape[1:])
         masks = np.zeros(probability.shape, bool)
@@ -223,11 +236,15 @@ class RecordingRefiner:
     ("eval", [list(range(22))]),
 ])
 def test_sam2_refines_per_chunk_or_whole_sequence(
-    clip_frames: list[Frame], protocol: str, expected_clips: list[list[int]]
+    clip_frames: list[Frame], protocol: str, expected_clips: list[list[int]], monkeypatch
 ) -> None:
+    from types import SimpleNamespace
+
     from geomotion_core.pipeline import segment
 
-    refiner = RecordingRefiner()
+    clock = ManualClock()
+    monkeypatch.setattr(segment, "time", SimpleNamespace(perf_counter=clock))
+    refiner = RecordingRefiner(clock)
     options = segment.SegmentOptions(protocol=protocol, chunk_size=8 if protocol == "official" else 2, sam2=True)
     results = list(segment._chunked_results(RecordingBackend(clip_frames), refiner, clip_frames, options))
     assert refiner.clips == expected_clips
@@ -235,7 +252,9 @@ def test_sam2_refines_per_chunk_or_whole_sequence(
     assert [frame.index for frame, _, _ in results] == list(range(22))
     for _, result, _ in results:
         assert (result.mask[0] == 255).all() and (result.mask[1:] == 0).all()  # the refined mask is kept
-        assert result.timings["refine"] >= 0
+    # each refinement's time is shared out equally to the frames of its clip
+    shares = {index: refiner.seconds / len(clip) for clip in expected_clips for index in clip}
+    assert [result.timings["refine"] for _, result, _ in results] == pytest.approx([shares[i] for i in range(22)])
 
 
 def test_segment_to_folder_uses_a_given_backend(clip_folder: Path, clip_frames: list[Frame], tmp_path: Path) -> None:
