@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 import weakref
 from collections.abc import Iterator, Sequence
 
@@ -45,8 +44,19 @@ def scene_points(shape: tuple[int, int]) -> np.ndarray:
     return np.stack([cols, rows, np.full_like(rows, 5.0)], axis=-1)
 
 
+class ManualClock:
+    """A ``time.perf_counter`` / ``time.monotonic`` stand-in that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class FakeBackend:
-    """Deterministic MotionBackend double that records what it was asked."""
+    """Deterministic MotionBackend double that records what it was asked; with a ``clock``, each
+    window takes ``delay`` seconds on it."""
 
     name = "fake"
 
@@ -56,10 +66,12 @@ class FakeBackend:
         delay: float = 0.0,
         fail_on_call: int | None = None,
         scales: tuple[float, float] = (0.2, 5.0),
+        clock: ManualClock | None = None,
     ) -> None:
         self.rng = np.random.default_rng(seed)
         self.scales = scales
         self.delay = delay
+        self.clock = clock
         self.fail_on_call = fail_on_call
         self.calls: list[list[int]] = []
         self.shapes: list[tuple[int, ...]] = []
@@ -74,8 +86,8 @@ class FakeBackend:
         self.intrinsics.append(intrinsics)
         if self.fail_on_call == len(self.calls):
             raise RuntimeError("backend failure for the test")
-        if self.delay:
-            time.sleep(self.delay)
+        if self.clock is not None:
+            self.clock.now += self.delay
         window_frame = Similarity(
             scale=float(self.rng.uniform(*self.scales)),
             rotation=Rotation.random(random_state=int(self.rng.integers(1 << 30))).as_matrix(),
@@ -92,6 +104,22 @@ class FakeBackend:
 
     def reset(self) -> None:
         self.resets += 1
+
+
+class GatedBackend(FakeBackend):
+    """A FakeBackend whose calls wait at a gate until the test opens it; ``entered`` is set once the
+    first call is inside the backend (and holds the engine's work lock)."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def predict_window(self, frames: np.ndarray, frame_ids: Sequence[int] | None = None,
+                       intrinsics: np.ndarray | None = None) -> WindowPrediction:
+        self.entered.set()
+        assert self.gate.wait(10.0), "the test never opened the gate"
+        return super().predict_window(frames, frame_ids, intrinsics)
 
 
 def run_stream(segmenter: StreamingSegmenter, count: int, start: int = 0) -> list[list[FrameResult]]:
@@ -321,21 +349,24 @@ def test_process_pending_runs_one_window_per_call_unless_asked_for_more():
     assert segmenter.process_pending() == [] and segmenter.stats.dropped == 0
 
 
-def test_latest_policy_with_a_slow_backend_and_a_fast_camera():
-    backend = FakeBackend(delay=0.02)
+def test_latest_policy_with_a_busy_backend_and_a_fast_camera():
+    backend = GatedBackend()
     segmenter = StreamingSegmenter(backend, StreamingConfig(window_size=4, stride=1, policy="latest", max_queue=6))
     with background_worker(segmenter) as results:
-        for index in range(150):
+        for index in range(4):
             segmenter.submit(make_frame(index), 0.001 * index)
-            time.sleep(0.001)
+        assert backend.entered.wait(10.0)  # the worker is inside the backend with frames 0-3
+        for index in range(4, 150):  # the camera keeps going while the backend is busy
+            segmenter.submit(make_frame(index), 0.001 * index)
             assert segmenter.stats.queue_depth <= 6
+        assert segmenter.stats.dropped_stale == 146 - 6  # the queue kept the newest 6
+        backend.gate.set()
     results += segmenter.flush()
     stats = segmenter.stats
-    indices = [result.index for result in results]
-    assert indices == sorted(set(indices)) and indices[-1] == 149
-    assert stats.dropped_stale > 0
-    assert stats.submitted == 150 == stats.processed + stats.dropped_stale
-    assert len(results) == stats.processed
+    # the next window takes only the newest frame; the 5 queued before it went stale too
+    assert [result.index for result in results] == [0, 1, 2, 3, 149]
+    assert backend.calls == [[0, 1, 2, 3], [1, 2, 3, 149]]
+    assert (stats.submitted, stats.processed, stats.dropped_stale) == (150, 5, 145)
     assert_results_match_frames(results)
 
 
@@ -421,20 +452,31 @@ def test_the_backend_gets_the_newest_intrinsics_of_the_window():
 
 
 def test_reset_from_another_thread_while_the_worker_runs():
-    segmenter = StreamingSegmenter(FakeBackend(delay=0.005), StreamingConfig(window_size=3, stride=1, policy="latest"))
+    backend = GatedBackend()
+    segmenter = StreamingSegmenter(backend, StreamingConfig(window_size=3, stride=1, policy="latest"))
     with background_worker(segmenter) as results:
-        for index in range(60):
+        for index in range(3):
             segmenter.submit(make_frame(index), 0.01 * index)
-            if index in (20, 40):
-                segmenter.reset()
-            time.sleep(0.002)
+        assert backend.entered.wait(10.0)  # the worker is inside the backend with frames 0-2
+        for index in range(3, 10):
+            segmenter.submit(make_frame(index), 0.01 * index)
+        resetter = threading.Thread(target=segmenter.reset)
+        resetter.start()  # waits for the window in flight, then discards what is queued
+        backend.gate.set()
+        resetter.join(10.0)
+        assert not resetter.is_alive()
+        for index in range(10, 20):
+            segmenter.submit(make_frame(index), 0.01 * index)
     results += segmenter.flush()
     stats = segmenter.stats
-    assert stats.resets == {"requested": 2}
-    assert stats.submitted == 60 == stats.processed + stats.dropped
+    assert stats.resets == {"requested": 1} and backend.resets >= 1
+    assert stats.submitted == 20 == stats.processed + stats.dropped
     indices = [result.index for result in results]
+    assert indices[:3] == [0, 1, 2] and indices[-1] == 19  # the window in flight is kept
     assert indices == sorted(set(indices)) and len(indices) == stats.processed
     assert_results_match_frames(results)
+    restarted = next(result for result in results if result.index >= 10)  # a new trajectory after the reset
+    np.testing.assert_allclose(restarted.pose, np.eye(4), atol=1e-9)
 
 
 def test_invalid_input_is_rejected_before_it_is_queued():
@@ -479,11 +521,21 @@ def test_segment_stream_yields_each_result_as_it_becomes_final():
     assert [result.stamp for result in rest] == [0.5 * index for index in range(1, 9)]
 
 
-def test_results_carry_timings_and_latency():
-    segmenter = StreamingSegmenter(FakeBackend(), StreamingConfig(window_size=3, stride=1))
+def test_results_carry_timings_and_latency(monkeypatch):
+    from types import SimpleNamespace
+
+    from geomotion_core.streaming import intake, segmenter as segmenter_module
+
+    clock = ManualClock()  # only the backend takes time: 0.5 s per window
+    for module in (intake, segmenter_module):
+        monkeypatch.setattr(module, "time", SimpleNamespace(perf_counter=clock, monotonic=clock))
+    segmenter = StreamingSegmenter(FakeBackend(clock=clock, delay=0.5), StreamingConfig(window_size=3, stride=1))
     results = flatten(run_stream(segmenter, 5))
-    assert results[-1].timings["fake"] == pytest.approx(0.001)  # one window per frame at stride 1
-    assert all(result.timings["latency"] >= result.timings["backend"] >= 0.0 for result in results[2:])
+    # the first window finalises frames 0-2, then one window per frame: its cost is shared by its frames
+    shares = [0.5 / 3] * 3 + [0.5] * 2
+    assert [result.timings["backend"] for result in results] == pytest.approx(shares)
+    assert [result.timings["fake"] for result in results] == pytest.approx([0.001 * share / 0.5 for share in shares])
+    assert [result.timings["latency"] for result in results] == pytest.approx([0.5] * 5)  # arrival to result
     stats = segmenter.stats
-    assert stats.windows == 3 and stats.backend_s > 0.0 and stats.engine_s > 0.0
-    assert stats.last_latency_s is not None and stats.last_window_s is not None
+    assert stats.windows == 3 and stats.backend_s == pytest.approx(1.5) and stats.engine_s == pytest.approx(0.0)
+    assert stats.last_latency_s == pytest.approx(0.5) and stats.last_window_s == pytest.approx(0.5)
