@@ -1,4 +1,4 @@
 """A synthetic clip the project may ship: textured scene, moving camera, moving objects, exact masks."""
-from geomotion_core.demo.clip import DemoClip, DemoClipConfig, render_clip, write_clip
+from geomotion_core.demo.clip import DemoClip, DemoClipConfig, render_clip, render_crossing, write_clip
 
-__all__ = ["DemoClip", "DemoClipConfig", "render_clip", "write_clip"]
+__all__ = ["DemoClip", "DemoClipConfig", "render_clip", "render_crossing", "write_clip"]

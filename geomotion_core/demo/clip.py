@@ -33,6 +33,7 @@ class DemoClip:
 
     frames: np.ndarray  # [N, H, W, 3] uint8 RGB
     masks: np.ndarray  # [N, H, W] bool: pixels of independently moving objects
+    instances: np.ndarray  # [N, H, W] uint8: which object (1, 2, ...) each moving pixel shows, 0 elsewhere
     homographies: np.ndarray  # [N, 3, 3] world -> image of each frame
 
 
@@ -81,34 +82,73 @@ def object_sprite(rng: np.random.Generator, radius_x: int, radius_y: int) -> tup
 
 def render_clip(config: DemoClipConfig = DemoClipConfig()) -> DemoClip:
     """Render the clip deterministically from ``config.seed``."""
-    import cv2
-
     rng = np.random.default_rng(config.seed)
     world_h, world_w = 2 * config.height, 2 * config.width
     world = noise_texture(rng, world_h, world_w)
     sprites = [object_sprite(rng, int(rng.integers(22, 34)), int(rng.integers(16, 26))) for _ in range(config.objects)]
-    starts = np.array([[world_w / 2 - 70 + 140 * i, world_h / 2 - 30 + 60 * i] for i in range(config.objects)])
+    starts = np.array([[world_w / 2 - 70 + 140 * i, world_h / 2 - 30 + 60 * i] for i in range(config.objects)]).reshape(-1, 2)
     headings = rng.uniform(0, 2 * np.pi, config.objects)
-    frames = np.empty((config.frames, config.height, config.width, 3), np.uint8)
-    masks = np.empty((config.frames, config.height, config.width), bool)
-    homographies = np.empty((config.frames, 3, 3))
-    for index in range(config.frames):
+    turns = headings[None, :] + 0.8 * np.sin(np.arange(config.frames) / 6.0)[:, None]
+    steps = config.object_speed * np.arange(config.frames)[:, None, None]
+    centres = starts[None] + steps * np.stack([np.cos(turns), np.sin(turns)], axis=-1)
+    return render_scene(world, sprites, centres, config)
+
+
+def render_scene(world: np.ndarray, sprites: list[tuple[np.ndarray, np.ndarray]], centres: np.ndarray,
+                 config: DemoClipConfig) -> DemoClip:
+    """Film ``world`` with ``sprites`` pasted at ``centres`` ``[frames, objects, 2]`` (world x, y), later
+    sprites in front of earlier ones, through the camera motion of ``config``."""
+    import cv2
+
+    frame_count, object_count = centres.shape[:2]
+    world_h, world_w = world.shape[:2]
+    size = (config.width, config.height)
+    frames = np.empty((frame_count, config.height, config.width, 3), np.uint8)
+    masks = np.empty((frame_count, config.height, config.width), bool)
+    instances = np.zeros((frame_count, config.height, config.width), np.uint8)
+    homographies = np.empty((frame_count, 3, 3))
+    for index in range(frame_count):
         scene = world.copy()
         cover = np.zeros((world_h, world_w), np.float32)
-        for (colour, alpha), start, heading in zip(sprites, starts, headings):
-            turn = heading + 0.8 * np.sin(index / 6.0)
-            x, y = (start + config.object_speed * index * np.array([np.cos(turn), np.sin(turn)])).astype(int)
+        visible = np.zeros((object_count, world_h, world_w), np.float32)  # what each object shows of itself
+        for number, ((colour, alpha), centre) in enumerate(zip(sprites, centres[index])):
+            x, y = centre.astype(int)
             h, w = alpha.shape
             top, left = y - h // 2, x - w // 2
             region = (slice(top, top + h), slice(left, left + w))
             scene[region] = scene[region] * (1 - alpha[..., None]) + colour * alpha[..., None]
             cover[region] = np.maximum(cover[region], alpha)
-        homography = camera_homography(index / max(config.frames - 1, 1), config, (world_h, world_w))
-        size = (config.width, config.height)
+            visible[:, region[0], region[1]] *= 1 - alpha
+            visible[number][region] = alpha
+        homography = camera_homography(index / max(frame_count - 1, 1), config, (world_h, world_w))
         frames[index] = np.clip(cv2.warpPerspective(scene, homography, size, flags=cv2.INTER_LINEAR) * 255, 0, 255).round()
         masks[index] = cv2.warpPerspective(cover, homography, size, flags=cv2.INTER_LINEAR) > 0.5
+        if object_count:
+            shown = np.stack([cv2.warpPerspective(layer, homography, size, flags=cv2.INTER_LINEAR) for layer in visible])
+            instances[index] = np.where(masks[index], shown.argmax(axis=0) + 1, 0)
         homographies[index] = homography
-    return DemoClip(frames, masks, homographies)
+    return DemoClip(frames, masks, instances, homographies)
+
+
+def render_crossing(config: DemoClipConfig = DemoClipConfig(), offset: float = 0.0) -> DemoClip:
+    """Two objects on straight paths that cross mid-clip, the larger one (2) in front.
+
+    ``offset`` (world pixels) separates the two paths vertically: 0 hides the smaller object
+    completely behind the larger one for a few frames; the front object covers part of it up to
+    an offset of about 40.
+    """
+    rng = np.random.default_rng(config.seed)
+    world_h, world_w = 2 * config.height, 2 * config.width
+    world = noise_texture(rng, world_h, world_w)
+    sprites = [object_sprite(rng, 18, 12), object_sprite(rng, 32, 24)]
+    middle = (config.frames - 1) / 2
+    travel = config.object_speed * (np.arange(config.frames) - middle)
+    centre = np.array([world_w / 2, world_h / 2])
+    centres = np.stack([
+        np.stack([centre[0] + travel, np.full_like(travel, centre[1] + offset / 2)], axis=1),
+        np.stack([centre[0] - travel, np.full_like(travel, centre[1] - offset / 2)], axis=1),
+    ], axis=1)
+    return render_scene(world, sprites, centres, config)
 
 
 def write_clip(clip: DemoClip, folder: Path) -> tuple[Path, Path]:
