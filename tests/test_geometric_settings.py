@@ -9,6 +9,7 @@ import pytest
 from geomotion_core.backend import BackendOptions
 from geomotion_core.backends import build_backend
 from geomotion_core.cli import main
+from geomotion_core.demo.clip import DemoClipConfig, render_clip, write_clip
 from geomotion_core.errors import ConfigError
 from geomotion_core.geometric import GeometricConfig
 
@@ -35,27 +36,35 @@ def test_bad_settings_are_refused_with_their_name(settings: dict, message: str) 
 
 
 def test_backend_options_reach_the_geometric_backend() -> None:
-    backend = build_backend(BackendOptions(backend="geometric", geometric={"flow_scale": 0.5, "temporal_radius": 0}))
-    assert (backend.config.flow_scale, backend.config.temporal_radius) == (0.5, 0)
+    settings = {"flow_scale": 0.25, "temporal_radius": 0}
+    assert all(getattr(GeometricConfig(), name) != value for name, value in settings.items())  # none is a default
+    backend = build_backend(BackendOptions(backend="geometric", geometric=settings))
+    assert (backend.config.flow_scale, backend.config.temporal_radius) == (0.25, 0)
 
 
-def test_segment_command_line_settings_change_the_work(tmp_path: Path, davis_root: Path) -> None:
-    frames = str(davis_root / "JPEGImages" / "480p" / "car-shadow" / "0000[0-4].jpg")
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory) -> Path:
+    """Five 854x480 frames of the demo clip (textured world, moving camera, two moving objects)."""
+    frames_dir, _ = write_clip(render_clip(DemoClipConfig(frames=5, width=854, height=480)),
+                               tmp_path_factory.mktemp("clip"))
+    return frames_dir
+
+
+@pytest.mark.parametrize("setting", ["flow_scale=0.25", "score_blur=0"])  # defaults 0.5 and 1.5
+def test_segment_command_line_settings_change_the_work(tmp_path: Path, frames: Path, setting: str) -> None:
     common = ["--backend", "geometric", "--no-overlay", "--no-progress", "--streaming", "--window", "5"]
-    full, half = tmp_path / "full", tmp_path / "half"
-    assert main(["segment", frames, "-o", str(full), *common]) == 0
-    assert main(["segment", frames, "-o", str(half), *common, "--geometric", "flow_scale=0.5",
-                 "--geometric", "score_blur=0"]) == 0
-    masks = [sorted((folder / "masks").glob("*.png")) for folder in (full, half)]
-    assert [path.name for path in masks[0]] == [path.name for path in masks[1]] and len(masks[0]) == 5
-    first = [cv2.imread(str(paths[2]), cv2.IMREAD_GRAYSCALE) for paths in masks]
-    assert first[0].shape == first[1].shape == (480, 854)
-    assert (first[0] != first[1]).any()  # the settings really changed the computation
+    default, changed = tmp_path / "default", tmp_path / "changed"
+    assert main(["segment", str(frames), "-o", str(default), *common]) == 0
+    assert main(["segment", str(frames), "-o", str(changed), *common, "--geometric", setting]) == 0
+    maps = [sorted((folder / "probability").glob("*.png")) for folder in (default, changed)]
+    assert [path.name for path in maps[0]] == [path.name for path in maps[1]] and len(maps[0]) == 5
+    middle = [cv2.imread(str(paths[2]), cv2.IMREAD_GRAYSCALE) for paths in maps]
+    assert middle[0].shape == middle[1].shape == (480, 854)
+    assert (middle[0] != middle[1]).any()  # the setting really changed the computation
 
 
-def test_segment_command_line_rejects_a_malformed_setting(tmp_path: Path, davis_root: Path, capsys) -> None:
-    frames = str(davis_root / "JPEGImages" / "480p" / "car-shadow" / "0000[0-2].jpg")
-    assert main(["segment", frames, "-o", str(tmp_path / "out"), "--backend", "geometric", "--geometric", "flow_scale"]) == 2
+def test_segment_command_line_rejects_a_malformed_setting(tmp_path: Path, frames: Path, capsys) -> None:
+    assert main(["segment", str(frames), "-o", str(tmp_path / "out"), "--backend", "geometric", "--geometric", "flow_scale"]) == 2
     assert "--geometric needs NAME=VALUE" in capsys.readouterr().err
 
 
