@@ -186,15 +186,17 @@ def test_single_frame_without_prompt_is_refined_by_nothing(refiner: Sam2Refiner,
 
 
 @pytest.mark.parametrize(
-    ("frames", "probability"),
+    ("frames", "probability", "message"),
     [
-        (np.zeros((2, 32, 32, 3), np.float32), np.zeros((2, 16, 16), np.float32)),
-        (np.zeros((2, 32, 32), np.uint8), np.zeros((2, 16, 16), np.float32)),
-        (np.zeros((2, 32, 32, 3), np.uint8), np.zeros((3, 16, 16), np.float32)),
+        (np.zeros((2, 32, 32, 3), np.float32), np.zeros((2, 16, 16), np.float32), r"uint8 RGB, .* dtype float32"),
+        (np.zeros((2, 32, 32), np.uint8), np.zeros((2, 16, 16), np.float32), r"uint8 RGB, .* shape \(2, 32, 32\)"),
+        (np.zeros((2, 32, 32, 3), np.uint8), np.zeros((3, 16, 16), np.float32), r"2 frames, probability of shape \(3, 16, 16\)"),
     ],
 )
-def test_bad_inputs_are_input_errors(refiner: Sam2Refiner, frames: np.ndarray, probability: np.ndarray) -> None:
-    with pytest.raises(InputError):
+def test_bad_inputs_are_input_errors(
+    refiner: Sam2Refiner, frames: np.ndarray, probability: np.ndarray, message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
         refiner.refine(frames, probability)
 
 
