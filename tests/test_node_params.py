@@ -16,7 +16,7 @@ from geomotion_core.backends import build_backend  # noqa: E402
 from geomotion_core.errors import ConfigError  # noqa: E402
 from geomotion_core.geometric import GeometricConfig  # noqa: E402
 from geomotion_ros.node import GeoMotionNode  # noqa: E402
-from geomotion_ros.params import PARAMETERS, read_settings  # noqa: E402
+from geomotion_ros.params import NODE_OPTIONS, read_settings  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -39,22 +39,31 @@ def yaml_parameters() -> dict:
 
 
 def test_yaml_lists_every_declared_parameter_with_its_default():
-    declared = {spec.name: spec.default for spec in PARAMETERS}
+    declared = {spec.name: spec.default for spec in NODE_OPTIONS}
     assert yaml_parameters() == declared
     for name, value in yaml_parameters().items():  # same types, so a YAML override loads
         assert type(value) is type(declared[name]), name
 
 
-def test_every_parameter_is_described_and_numbers_have_ranges():
-    for spec in PARAMETERS:
-        descriptor = spec.descriptor()
-        assert len(descriptor.description) > 15, spec.name
-        if isinstance(spec.default, float):
-            assert len(descriptor.floating_point_range) == 1, spec.name
-        elif isinstance(spec.default, int) and not isinstance(spec.default, bool):
-            assert len(descriptor.integer_range) == 1, spec.name
+def test_the_node_declares_every_parameter_with_the_tables_help_choices_and_range(ros_context):
+    node = GeoMotionNode(context=ros_context)
+    try:
+        declared = dict(zip((spec.name for spec in NODE_OPTIONS), node.describe_parameters(
+            [spec.name for spec in NODE_OPTIONS])))
+    finally:
+        node.destroy_node()
+    for spec in NODE_OPTIONS:
+        described = declared[spec.name]
+        assert described.name == spec.name and described.description == spec.help != "", spec.name
+        assert described.read_only is False
         if spec.choices:
-            assert spec.default in spec.choices
+            assert described.additional_constraints == "one of: " + ", ".join(spec.choices), spec.name
+        bounds = list(described.floating_point_range) + list(described.integer_range)
+        if spec.kind in (int, float):  # every number has its range
+            assert spec.range is not None, spec.name
+            assert [(b.from_value, b.to_value) for b in bounds] == [(spec.range.low, spec.range.high)], spec.name
+        else:
+            assert bounds == [], spec.name
 
 
 def test_params_file_and_command_line_overrides_reach_the_settings(ros_domain):
