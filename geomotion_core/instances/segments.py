@@ -98,8 +98,9 @@ def _segment_stats(
     labels: np.ndarray, segment_of: np.ndarray, areas: np.ndarray, boxes: np.ndarray, centroids: np.ndarray, count: int
 ) -> Segments:
     member = segment_of[1:]
-    area = np.bincount(member, weights=areas, minlength=count + 1)
-    centroid = np.stack([np.bincount(member, weights=areas * centroids[:, axis], minlength=count + 1) for axis in (0, 1)], axis=1)
+    area = np.bincount(member, weights=areas, minlength=count + 1).astype(np.float64)
+    centroid = np.stack([np.bincount(member, weights=areas * centroids[:, axis], minlength=count + 1) for axis in (0, 1)],
+                        axis=1).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         centroid /= area[:, None]
     box = np.empty((count + 1, 4))

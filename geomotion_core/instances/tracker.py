@@ -170,6 +170,8 @@ class InstanceTracker:
     def _split_crossings(self, segments: Segments, segment_map: np.ndarray, carried: np.ndarray, small_size: tuple[int, int]) -> None:
         """Split, in place, each segment that covers several carried tracks that move differently."""
         tracks = self._carried
+        if segments.count == 0:
+            return
         segment_small = cv2.resize(segment_map, small_size, interpolation=cv2.INTER_NEAREST)
         overlap = overlap_table(segment_small, carried, segments.count, len(tracks))
         predicted = overlap[:, 1:].sum(axis=0)
