@@ -48,12 +48,13 @@ from geomotion_ros.diagnostics import PipelineMonitor, pipeline_status
 from geomotion_ros.pairing import camera_info_store, usable_intrinsics
 from geomotion_ros.params import (
     COMBINED,
-    DYNAMIC_PARAMETERS,
-    SPECS_BY_NAME,
+    LIVE_PARAMETERS,
+    NODE_OPTIONS_BY_NAME,
     NodeSettings,
-    check_choice,
     check_combination,
+    check_value,
     declare_parameters,
+    live_field,
     read_settings,
 )
 from geomotion_ros.tracking import FrameTracker, TrackedFrame
@@ -151,7 +152,7 @@ class GeoMotionNode(LifecycleNode):
             self.get_logger().error(f"configure failed: {error}")
             return TransitionCallbackReturn.FAILURE
         self.settings, self.engine = settings, engine
-        self.tracker = FrameTracker(image_slots=settings.max_queue + 2 * settings.window_size)
+        self.tracker = FrameTracker(image_slots=engine.config.max_queue + 2 * settings.window_size)
         self._path_poses = deque(maxlen=settings.trajectory_length)
         self._create_outputs(settings)
         self._reset_service = self.create_service(
@@ -285,19 +286,19 @@ class GeoMotionNode(LifecycleNode):
         )
 
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
-        """Refuse bad choices and combinations; while configured, refuse what applies only at configure."""
-        ours = [parameter for parameter in parameters if parameter.name in SPECS_BY_NAME]
+        """Refuse bad values and combinations; while configured, refuse what applies only at configure."""
+        ours = [parameter for parameter in parameters if parameter.name in NODE_OPTIONS_BY_NAME]
         for parameter in ours:
-            problem = check_choice(parameter.name, parameter.value)
+            problem = check_value(parameter.name, parameter.value)
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
         engine = self.engine
         if engine is not None:
-            frozen = [parameter.name for parameter in ours if parameter.name not in DYNAMIC_PARAMETERS]
+            frozen = [parameter.name for parameter in ours if parameter.name not in LIVE_PARAMETERS]
             if frozen:
                 return SetParametersResult(successful=False, reason=(
                     f"{', '.join(frozen)}: read at configure and the node is configured; deactivate, clean up and "
-                    f"configure again to change it (live: {', '.join(sorted(DYNAMIC_PARAMETERS))})"))
+                    f"configure again to change it (live: {', '.join(sorted(LIVE_PARAMETERS))})"))
         if any(parameter.name in COMBINED for parameter in ours):
             values = {name: self.get_parameter(name).value for name in COMBINED}
             values.update((parameter.name, parameter.value) for parameter in ours if parameter.name in COMBINED)
@@ -305,8 +306,8 @@ class GeoMotionNode(LifecycleNode):
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
         for parameter in ours:
-            if parameter.name == "mask.threshold" and engine is not None:
-                engine.config.threshold = float(parameter.value)  # read by the next window
+            if parameter.name in LIVE_PARAMETERS and engine is not None:
+                setattr(engine.config, live_field(parameter.name), parameter.value)  # read by the next window
         return SetParametersResult(successful=True)
 
     # ----------------------------------------------------------------------------- input

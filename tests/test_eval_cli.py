@@ -75,7 +75,7 @@ def test_eval_folders_writes_table_json_csv_and_plot(layout, tmp_path, capsys):
 def test_eval_benchmark_layout_with_protocol(layout, tmp_path, capsys):
     code = main([
         "eval", "--benchmark", "davis2016", "--data", str(layout), "--pred", str(tmp_path / "pred"),
-        "--sequences", ",".join(SEQUENCES), "--protocol", "davis2016", "--json", str(tmp_path / "r.json"),
+        "--sequences", ",".join(SEQUENCES), "--eval-protocol", "davis2016", "--json", str(tmp_path / "r.json"),
     ])  # fmt: skip
     assert code == 0
     data = json.loads((tmp_path / "r.json").read_text())

@@ -139,7 +139,7 @@ def test_segment_cli_with_onnxruntime_writes_the_torch_masks(small_reference, sm
     monkeypatch.setenv("GEOMOTION_HOME", str(weights_home))
     frames = str(davis_root / "JPEGImages" / "480p" / "blackswan" / "0000[0-4].jpg")
     common = [*small_reference.cli_arguments(), "--flow", "dis", "--size", str(SMALL_SIZE), "--device", "cpu",
-              "--no-progress", "--no-overlay", "--protocol", "eval", "--chunk-size", "5"]
+              "--no-progress", "--no-overlay", "--chunk-protocol", "eval", "--chunk-size", "5"]
     assert main(["segment", frames, "-o", str(tmp_path / "torch"), *common]) == 0
     assert main(["segment", frames, "-o", str(tmp_path / "onnx"), *common, "--engine", "onnxruntime"]) == 0
     names = sorted(p.name for p in (tmp_path / "torch" / "masks").glob("*.png"))

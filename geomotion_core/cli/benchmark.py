@@ -28,10 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--benchmark", choices=BENCHMARK_NAMES, required=True, help="the benchmark layout")
     parser.add_argument("--data", type=option_types.INPUT_DIR, required=True, metavar="ROOT", help="the benchmark's root folder")
     parser.add_argument("-o", "--output", type=option_types.OUTPUT_DIR, required=True, metavar="DIR", help="output folder")
-    add_selection_arguments(parser, protocol_flag="--eval-protocol")
+    add_selection_arguments(parser)
     add_backend_arguments(parser)
-    add_protocol_arguments(parser)
-    parser.set_defaults(protocol="eval")  # segmentation as GeoMotion's eval.py: 4 groups, > 0.1
+    add_protocol_arguments(parser, chunk_protocol="eval")  # segmentation as GeoMotion's eval.py: 4 groups, > 0.1
     parser.add_argument("--overlay", action="store_true", help="also write each sequence's overlay.mp4")
     parser.add_argument("--per-frame", action="store_true", help="per-frame J, F and timing lists in the JSON")
     parser.add_argument("--workers", type=option_types.WORKERS, metavar="N", help="threads scoring sequences (default: CPU count)")

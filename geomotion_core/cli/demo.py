@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from geomotion_core.cli import options as option_types
+from geomotion_core.cli.options import add_option
 
 if TYPE_CHECKING:
     from geomotion_core.backend import BackendOptions
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("-o", "--output", type=option_types.OUTPUT_DIR, default=DEFAULT_OUTPUT, help="output folder (default: %(default)s)")
     parser.add_argument("--frames", type=option_types.DEMO_FRAMES, default=24, help="clip length (default: %(default)s)")
-    parser.add_argument("--device", type=option_types.DEVICE, default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    add_option(parser, "device")
     parser.add_argument("--picture", metavar="PNG", type=option_types.OUTPUT_FILE, help="also save the comparison picture here (e.g. for a README)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.set_defaults(func=run)

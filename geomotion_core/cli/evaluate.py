@@ -6,17 +6,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from geomotion_core.cli import options as option_types
+from geomotion_core.cli.options import add_option
+from geomotion_core.options.table import EVAL_PROTOCOLS
 
 if TYPE_CHECKING:
     from geomotion_core.eval.report import EvalReport
 
-PROTOCOL_NAMES = ("davis", "davis2016", "davis2017-multi", "easi3r")
+PROTOCOL_NAMES = EVAL_PROTOCOLS
 BENCHMARK_NAMES = ("davis2016", "davis2017", "davis2016-m", "davis2017-m", "segtrack-v2", "fbms-59")
 
 
-def add_selection_arguments(parser: argparse.ArgumentParser, protocol_flag: str = "--protocol") -> None:
-    """Sequence list, sequences and evaluation protocol (``args.eval_protocol``); shared with
-    `geomotion benchmark`, which names the protocol flag ``--eval-protocol``."""
+def add_selection_arguments(parser: argparse.ArgumentParser, aliases: tuple[str, ...] = ()) -> None:
+    """Sequence list, sequences and ``--eval-protocol`` (``args.eval_protocol``; ``aliases``: older
+    spellings); shared with `geomotion benchmark`."""
     parser.add_argument(
         "--list", dest="sequence_list", metavar="NAME",
         help="the benchmark's sequence list (default: its own; 'all' = every folder)",
@@ -24,11 +26,10 @@ def add_selection_arguments(parser: argparse.ArgumentParser, protocol_flag: str 
     parser.add_argument(
         "--sequences", metavar="NAMES", help="sequences to score: 'a,b,c' or '@FILE' with one name per line"
     )
-    parser.add_argument(
-        protocol_flag, dest="eval_protocol", choices=PROTOCOL_NAMES,
-        help="davis: all frames (default); davis2016: first and last dropped; "
-        "davis2017-multi: Hungarian-matched objects, void 255; easi3r: 512-crop",
-    )  # fmt: skip
+    add_option(parser, "eval.protocol", default=None, aliases=aliases,
+               help_text="how masks are scored: davis: all frames; davis2016: first and last dropped; davis2017-multi: "
+                         "Hungarian-matched objects, void 255; easi3r: 512-crop (default: the benchmark's own; "
+                         "davis with --gt)")
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--pred-threshold", type=option_types.PIXEL_THRESHOLD, default=0.0, metavar="VALUE",
         help="predicted pixel values above this are foreground (default 0; 25 for GeoMotion's soft PNGs)",
     )  # fmt: skip
-    add_selection_arguments(parser)
+    add_selection_arguments(parser, aliases=("--protocol",))
     add_report_arguments(parser)
     parser.set_defaults(func=run)
 

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from geomotion_core.cli import options as option_types
+from geomotion_core.cli.options import add_option
 
 REPORT = "report.json"
 
@@ -27,15 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("-o", "--output", type=option_types.OUTPUT_DIR, required=True, metavar="DIR", help="output folder")
     weights = parser.add_argument_group("network")
-    weights.add_argument("--checkpoint", metavar="PATH", type=option_types.INPUT_FILE,
-                         help="GeoMotion best_model.pth or one of ours (default: best_model.pth in the weights folder)")
-    weights.add_argument("--model-config", metavar="JSON", type=option_types.INPUT_FILE,
-                         help='JSON whose "model" object is a GeoMotionConfig (default: the official size)')
-    weights.add_argument("--random-weights", action="store_true",
-                         help="export random weights when no checkpoint is found (tests, timing only)")
+    for name in ("model.checkpoint", "model.config", "model.allow_random_weights"):
+        add_option(weights, name)
     shape = parser.add_argument_group("graph")
-    shape.add_argument("--size", type=option_types.NETWORK_SIZE, default=518,
-                       help="square input side, a multiple of 14 (default: %(default)s)")
+    add_option(shape, "inference.size", help_text="square input side, a multiple of 14")
     shape.add_argument("--height", type=option_types.NETWORK_SIZE, help="input height (with --width; overrides --size)")
     shape.add_argument("--width", type=option_types.NETWORK_SIZE, help="input width (with --height)")
     shape.add_argument("--frames", type=option_types.EXPORT_FRAMES, metavar="N",
@@ -72,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.frames is not None and args.frames > args.max_frames:
         raise ConfigError(f"--frames {args.frames} is above --max-frames {args.max_frames}")
     options = BackendOptions(checkpoint=args.checkpoint, model_config=args.model_config,
-                             allow_random_weights=args.random_weights, device="cpu")
+                             allow_random_weights=args.allow_random_weights, device="cpu")
     checkpoint = resolve_checkpoint(options.checkpoint, options.allow_random_weights)
     model = load_network(checkpoint, options.model_config, torch.device("cpu"))
     spec = ExportSpec(args.height or args.size, args.width or args.size, args.frames, args.max_frames, args.graph,

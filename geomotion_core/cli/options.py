@@ -5,19 +5,23 @@ path option with an :class:`InputPath` or :class:`OutputPath`, passed as argpars
 bad value (``nan``, ``inf``, ``-1``, ``1e30``, ``abc``, a folder where a file is expected, a file
 where a folder is expected, a missing input) is refused while the command line is parsed, before
 anything is read or written, with one line and exit code 2 (see :class:`OneLineParser`).
-The named constants below are the option table: each sub-command takes its ranges from here.
+
+Options shared with the node and other commands come from the option table
+(:mod:`geomotion_core.options.table`) through :func:`add_option`; the named ranges at the end are
+those of options only one command has.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from geomotion_core.io.frames import MAX_FPS, MIN_FPS
+from geomotion_core.options.spec import Number, Option
+from geomotion_core.options.table import DEVICE_PATTERN, option
 
 EXIT_USER_ERROR = 2
 GLOB_CHARACTERS = frozenset("*?[")
@@ -33,57 +37,6 @@ class OneLineParser(argparse.ArgumentParser):
         text = " ".join(message.split())
         sys.stderr.write(f"{self.prog}: error: {text} (see `{self.prog} --help`)\n")
         sys.exit(EXIT_USER_ERROR)
-
-
-@dataclass(frozen=True)
-class Number:
-    """An argparse ``type``: a finite ``int`` or ``float`` in ``[low, high]``.
-
-    ``low_open`` / ``high_open`` exclude the bound itself (e.g. a positive frame rate).
-    """
-
-    kind: type
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    multiple_of: int | None = None
-
-    @property
-    def __name__(self) -> str:  # argparse names the type in some messages
-        return self.kind.__name__
-
-    def describe(self) -> str:
-        """The accepted range in words, e.g. ``a number in (0, 1000]``."""
-        what = "an integer" if self.kind is int else "a number"
-        left = "(" if self.low_open else "["
-        right = ")" if self.high_open else "]"
-        low = "-inf" if self.low is None else f"{self.low:g}"
-        high = "inf" if self.high is None else f"{self.high:g}"
-        multiple = f", a multiple of {self.multiple_of}" if self.multiple_of else ""
-        return f"{what} in {left}{low}, {high}{right}{multiple}"
-
-    def __call__(self, text: str) -> int | float:
-        value = self._parse(text)
-        if not self._in_range(value):
-            raise argparse.ArgumentTypeError(f"{text!r} is out of range: expected {self.describe()}")
-        return value
-
-    def _parse(self, text: str) -> int | float:
-        try:
-            value = int(text, 10) if self.kind is int else float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {self.describe()}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{text!r} is not finite: expected {self.describe()}")
-        return value
-
-    def _in_range(self, value: float) -> bool:
-        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
-            return False
-        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
-            return False
-        return not self.multiple_of or value % self.multiple_of == 0
 
 
 @dataclass(frozen=True)
@@ -152,7 +105,7 @@ class DeviceName:
     """An argparse ``type``: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (whether that device
     exists is checked where it is used)."""
 
-    pattern: str = r"auto|cpu|mps|cuda(:[0-9]+)?"
+    pattern: str = DEVICE_PATTERN
 
     @property
     def __name__(self) -> str:
@@ -164,16 +117,70 @@ class DeviceName:
         return text.strip()
 
 
-# ------------------------------------------------------------------ the option table (ranges)
+class DeprecatedFlag(argparse.Action):
+    """An older spelling of an option: sets the same value and prints one warning line to use ``replacement``."""
+
+    def __init__(self, option_strings: list[str], dest: str, replacement: str, **kwargs: Any) -> None:
+        self.replacement = replacement
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        sys.stderr.write(f"{parser.prog}: warning: {option_string} is deprecated; use {self.replacement}\n")
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+def option_type(entry: Option) -> Any:
+    """The argparse ``type`` of a table entry: its range, path kind or pattern (None: plain text)."""
+    if entry.range is not None:
+        return entry.range
+    if entry.path is not None:
+        return InputPath(entry.path)
+    if entry.pattern is not None:
+        return DeviceName(entry.pattern)
+    return None
+
+
+def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, *,
+               default: Any = ..., aliases: tuple[str, ...] = (), help_text: str | None = None) -> argparse.Action:
+    """Add table option ``name`` (its flag, type, choices, default and help) to ``parser``.
+
+    ``default`` replaces the table's for this command (None: "not given"; ``help_text`` says what then);
+    ``aliases`` are older spellings of this command on top of the table's. Text options whose table
+    default is empty default to None. A boolean becomes ``--flag`` / ``--no-flag``. The action
+    records the entry as ``action.option`` and the older spellings as ``action.aliases`` (tests and
+    docs/options.md compare the CLI and the node through them).
+    """
+    entry = option(name)
+    if entry.flag is None:
+        raise ValueError(f"option {name} has no command-line flag")
+    value = (None if entry.default == "" else entry.default) if default is ... else default
+    text = help_text or entry.help
+    shown = "" if value is None or entry.kind is bool or "default:" in text else " (default: %(default)s)"
+    keywords: dict[str, Any] = {"dest": entry.flag.removeprefix("--").replace("-", "_"), "default": value,
+                                "help": text + shown}
+    if entry.kind is bool:
+        action = parser.add_argument(entry.flag, action=argparse.BooleanOptionalAction, **keywords)
+        alias_keywords: dict[str, Any] = {"nargs": 0, "const": True}
+    else:
+        kind = option_type(entry)
+        keywords.update(type=kind, choices=entry.choices or None, metavar=entry.metavar)
+        action = parser.add_argument(entry.flag, **keywords)
+        alias_keywords = {"type": kind, "choices": entry.choices or None, "metavar": entry.metavar}
+    action.aliases = (*entry.aliases, *aliases)
+    for alias in action.aliases:
+        parser.add_argument(alias, action=DeprecatedFlag, replacement=entry.flag, dest=keywords["dest"],
+                            default=argparse.SUPPRESS, help=argparse.SUPPRESS, **alias_keywords)
+    action.option = entry
+    return action
+
+
+# ------------------------------------------------------------------ ranges of single-command options
 
 FRAME_RATE = Number(float, MIN_FPS, MAX_FPS)  # frames per second of stamps / videos
 PLAYBACK_RATE = Number(float, 0.0, 1_000.0)  # bag replay speed; 0 = as fast as the node takes frames
-PROBABILITY_THRESHOLD = Number(float, 0.0, 1.0, high_open=True)
 PIXEL_THRESHOLD = Number(float, 0.0, 255.0, high_open=True)  # 8-bit grey level of predicted masks
-NETWORK_SIZE = Number(int, 14, 4088, multiple_of=14)
-CHUNK_SIZE = Number(int, 1, 10_000)
-WINDOW = Number(int, 2, 1_000)
-STRIDE = Number(int, 1, 1_000)
+NETWORK_SIZE = option("inference.size").range  # export --height / --width
 FRAME_COUNT = Number(int, 1, 10_000_000)
 DEMO_FRAMES = Number(int, 2, 10_000)
 WORKERS = Number(int, 1, 1_024)
@@ -184,7 +191,6 @@ LEARNING_RATE = Number(float, 0.0, 1.0, low_open=True)
 BATCH_SIZE = Number(int, 1, 4_096)
 ACCUMULATE = Number(int, 1, 4_096)
 SEQUENCE_LENGTH = Number(int, 2, 1_000)
-IMAGE_SIZE = Number(int, 14, 4088, multiple_of=14)
 SEED = Number(int, 0, 2**32 - 1)
 TIMEOUT_S = Number(float, 0.0, 86_400.0, low_open=True)
 EXPORT_FRAMES = Number(int, 1, 1_024)  # frame count N of an exported graph (fixed, or the dynamic maximum)

@@ -1,46 +1,32 @@
 """`geomotion segment INPUT -o OUT`: motion masks, probabilities, overlay and camera poses of a video.
 
-The backend options are defined by :func:`add_backend_arguments` and read back by
-:func:`backend_options_from_args`, so other commands (``benchmark``, ``bag eval``) offer the same.
+The backend options (entries of the option table) are added by :func:`add_backend_arguments` and
+read back by :func:`backend_options_from_args`, so other commands (``benchmark``, ``bag eval``)
+offer the same.
 """
 from __future__ import annotations
 
 import argparse
 
-from geomotion_core.backend import BACKENDS, ENGINES, FLOW_METHODS, PRECISIONS, BackendOptions
+from geomotion_core.backend import BackendOptions
 from geomotion_core.cli import options as option_types
+from geomotion_core.cli.options import add_option
 from geomotion_core.errors import ConfigError
-from geomotion_core.pipeline.official import DEFAULT_CHUNK_SIZE, PROTOCOLS
 from geomotion_core.pipeline.segment import SegmentOptions
+
+
+BACKEND_OPTIONS = ("backend", "model.checkpoint", "model.config", "model.allow_random_weights", "flow.method",
+                   "flow.raft_weights", "device", "precision", "inference.engine", "inference.size",
+                   "inference.keep_aspect")
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     """Options that choose and configure the motion backend (a ``BackendOptions``)."""
     group = parser.add_argument_group("backend")
-    group.add_argument("--backend", choices=BACKENDS, default="geomotion",
-                       help="geomotion: the network (needs a checkpoint); geometric: weight-free (default: %(default)s)")
-    group.add_argument("--checkpoint", metavar="PATH", type=option_types.INPUT_FILE,
-                       help="GeoMotion best_model.pth or one of ours (default: best_model.pth in the weights folder)")
-    group.add_argument("--model-config", metavar="JSON", type=option_types.INPUT_FILE,
-                       help='JSON whose "model" object is a GeoMotionConfig (default: the official size)')
-    group.add_argument("--random-weights", action="store_true",
-                       help="run the network with random weights when no checkpoint is found (smoke tests only)")
-    group.add_argument("--flow", choices=FLOW_METHODS, default="raft",
-                       help="optical flow: raft (official, needs weights) or dis (OpenCV) (default: %(default)s)")
-    group.add_argument("--raft-weights", metavar="PATH", type=option_types.INPUT_FILE, help="raft_large_C_T_SKHT_V2-ff5fadd5.pth")
-    group.add_argument("--device", type=option_types.DEVICE, default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
-    group.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                       help="network autocast precision (default: %(default)s, as official)")
-    group.add_argument("--engine", choices=ENGINES, default="torch",
-                       help="network engine: torch, onnxruntime (fp32; exported once and cached) or tensorrt "
-                            "(CUDA; fp16/bf16 engine built once and cached) (default: %(default)s)")
-    group.add_argument("--size", type=option_types.NETWORK_SIZE, default=518,
-                       help="network input size, a multiple of 14: square side, or long side with --keep-aspect "
-                            "(default: %(default)s)")
-    group.add_argument("--keep-aspect", action="store_true",
-                       help="keep the aspect ratio (multiples of 14) instead of the official square resize")
+    for name in BACKEND_OPTIONS:
+        add_option(group, name)
     group.add_argument("--geometric", action="append", default=[], metavar="NAME=VALUE",
-                       help="a setting of the weight-free backend, e.g. flow_scale=0.75 (repeatable; "
+                       help="a setting of the weight-free backend, e.g. flow_scale=0.75 or preset=fast (repeatable; "
                             "the settings are listed in docs/geometric.md)")
 
 
@@ -57,7 +43,7 @@ def backend_options_from_args(args: argparse.Namespace) -> BackendOptions:
         engine=args.engine,
         size=args.size,
         keep_aspect=args.keep_aspect,
-        allow_random_weights=args.random_weights,
+        allow_random_weights=args.allow_random_weights,
         geometric=parse_settings(args.geometric),
     )
 
@@ -78,25 +64,21 @@ def parse_settings(items: list[str]) -> dict[str, str]:
     return settings
 
 
-def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the chunk protocol, thresholding and SAM2 refinement."""
+def add_protocol_arguments(parser: argparse.ArgumentParser, chunk_protocol: str | None = None) -> None:
+    """Options of the chunk protocol (default: the table's, or ``chunk_protocol``), thresholding,
+    SAM2 refinement and the streaming engine."""
     group = parser.add_argument_group("protocol")
-    group.add_argument("--protocol", choices=PROTOCOLS, default="official",
-                       help="official: consecutive chunks; eval: 4 interleaved frame groups as the official "
-                            "eval.py (default: %(default)s)")
-    group.add_argument("--chunk-size", type=option_types.CHUNK_SIZE, default=DEFAULT_CHUNK_SIZE,
-                       help="frames per network pass (default: %(default)s)")
-    group.add_argument("--threshold", type=option_types.PROBABILITY_THRESHOLD,
-                       help="mask threshold on the probability (default: 0.5 official, 0.1 eval)")
-    group.add_argument("--sam2", action=argparse.BooleanOptionalAction, default=False,
-                       help="refine masks with SAM2 (per chunk; over the whole sequence with --protocol eval)")
-    group.add_argument("--sam2-config", metavar="YAML",
-                       help="SAM2 config file or bundled name (default: sam2.1_hiera_l.yaml of the sam2 package)")
-    group.add_argument("--sam2-checkpoint", metavar="PATH", type=option_types.INPUT_FILE,
-                       help="SAM2 checkpoint (default: sam2.1_hiera_large.pt in the weights folder)")
-    group.add_argument("--streaming", action="store_true",
-                       help="sliding windows of the streaming engine (one continuous trajectory) instead of chunks")
-    group.add_argument("--window", type=option_types.WINDOW, default=8, help="streaming window length (default: %(default)s)")
+    add_option(group, "chunk.protocol", aliases=("--protocol",), default=chunk_protocol or ...)
+    add_option(group, "chunk.size")
+    add_option(group, "mask.threshold", default=None,
+               help_text="mask threshold on the probability (default: the chunk protocol's, 0.5 official and "
+                         "0.1 eval; 0.5 with --streaming)")
+    add_option(group, "sam2.enabled")
+    add_option(group, "sam2.config")
+    add_option(group, "sam2.checkpoint")
+    streaming = parser.add_argument_group("streaming")
+    for name in ("segment.streaming", "window.size", "window.stride", "queue.max_frames"):
+        add_option(streaming, name)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -131,14 +113,16 @@ def segment_options_from_args(args: argparse.Namespace) -> SegmentOptions:
     """The ``SegmentOptions`` of parsed ``segment`` options."""
     return SegmentOptions(
         backend=backend_options_from_args(args),
-        protocol=args.protocol,
+        protocol=args.chunk_protocol,
         chunk_size=args.chunk_size,
         threshold=args.threshold,
         sam2=args.sam2,
         sam2_config=args.sam2_config,
-        sam2_checkpoint=args.sam2_checkpoint,
+        sam2_checkpoint=_text(args.sam2_checkpoint),
         streaming=args.streaming,
         window=args.window,
+        stride=args.stride,
+        max_queue=args.max_queue,
         points=args.points,
         overlay=args.overlay,
         fps=args.fps,

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from geomotion_core.cli import options as option_types
+from geomotion_core.cli.options import add_option
 
 if TYPE_CHECKING:
     from geomotion_core.train.config import TrainConfig
@@ -28,7 +29,7 @@ OPTION_FIELDS = {
     "flow": ("data", "flow"),
     "raft_weights": ("data", "raft_weights"),
     "flow_cache": ("data", "flow_cache"),
-    "image_size": ("data", "image_size"),
+    "size": ("data", "image_size"),
     "sequence_length": ("data", "sequence_length"),
     "num_workers": ("data", "num_workers"),
 }
@@ -40,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train GeoMotion's motion decoder (official recipe; torchrun for several GPUs)",
         description=(
             "Train the motion decoder with the settings of a YAML file; the options below override "
-            "it. Several GPUs / nodes: torchrun --nproc_per_node=4 $(which geomotion) train ..."
+            "it (an option not given keeps the YAML's value). Several GPUs / nodes: "
+            "torchrun --nproc_per_node=4 $(which geomotion) train ..."
         ),
     )
     parser.add_argument("--config", required=True, metavar="YAML", type=option_types.INPUT_FILE, help="training YAML (see config/train.yaml)")
@@ -50,8 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="run folder: checkpoints (last, best), tensorboard/, config.yaml")
     parser.add_argument("--init", metavar="PATH", type=option_types.INPUT_FILE,
                         help="weights to start from: Pi3 model.safetensors (official) or a GeoMotion file")
-    parser.add_argument("--model-config", metavar="JSON", type=option_types.INPUT_FILE,
-                        help="JSON whose \"model\" object sets the architecture (default: official)")
+    add_option(parser, "model.config", default=None)
     parser.add_argument("--resume", metavar="DIR", type=option_types.InputPath("dir", keywords=("auto",)),
                         help="checkpoint folder to continue exactly, or 'auto' (<output-dir>/last)")
     parser.add_argument("--max-steps", type=option_types.STEPS, metavar="N",
@@ -61,16 +62,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=option_types.BATCH_SIZE, metavar="N", help="clips per process and micro-batch")
     parser.add_argument("--accumulate", type=option_types.ACCUMULATE, metavar="N", help="micro-batches per optimiser step")
     parser.add_argument("--loss", choices=("bce_dice", "focal_dice"), help="training loss (loss.kind)")
-    parser.add_argument("--flow", choices=("raft", "dis"), help="optical flow of the clips (data.flow)")
-    parser.add_argument("--raft-weights", metavar="PATH", type=option_types.INPUT_FILE, help="RAFT-large weights (data.raft_weights)")
+    add_option(parser, "flow.method", default=None, help_text="optical flow of the clips (data.flow)")
+    add_option(parser, "flow.raft_weights", default=None, help_text="RAFT-large weights (data.raft_weights)")
     parser.add_argument("--flow-cache", metavar="DIR", type=option_types.OUTPUT_DIR,
                         help="folder for cached flow magnitudes (default: computed on the fly)")
-    parser.add_argument("--image-size", type=option_types.IMAGE_SIZE, metavar="N", help="square network input side (data.image_size)")
+    add_option(parser, "inference.size", default=None,
+               help_text="square network input side, a multiple of 14 (data.image_size)")
     parser.add_argument("--sequence-length", type=option_types.SEQUENCE_LENGTH, metavar="N", help="frames per clip (data.sequence_length)")
     parser.add_argument("--num-workers", type=option_types.LOADER_WORKERS, metavar="N", help="data-loader processes (data.num_workers)")
-    parser.add_argument("--device", type=option_types.DEVICE, help="auto | cpu | cuda | cuda:N (torchrun: each rank's own GPU)")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"),
-                        help="auto: bf16 autocast on CUDA, fp32 on the CPU")
+    add_option(parser, "device", default=None, help_text="auto | cpu | cuda | cuda:N | mps (torchrun: each rank's own GPU)")
+    add_option(parser, "train.precision", default=None)
     parser.add_argument("--seed", type=option_types.SEED, help="random seed (seed)")
     parser.set_defaults(func=run)
 

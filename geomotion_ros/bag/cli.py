@@ -5,9 +5,9 @@ import argparse
 from pathlib import Path
 
 from geomotion_core.cli import options as option_types
-from geomotion_core.cli.evaluate import BENCHMARK_NAMES, PROTOCOL_NAMES
+from geomotion_core.cli.evaluate import BENCHMARK_NAMES
+from geomotion_core.cli.options import add_option
 from geomotion_core.cli.segment import add_backend_arguments, backend_options_from_args
-from geomotion_core.streaming import POLICIES
 
 
 def _add_make(subparsers: argparse._SubParsersAction) -> None:
@@ -36,13 +36,13 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--gt-topic", default="/ground_truth/motion_mask",
                         help="ground-truth mask topic; without it only latency and drops (default: %(default)s)")
     parser.add_argument("--offline", action="store_true", help="no DDS: feed the StreamingSegmenter directly")
-    parser.add_argument("--policy", choices=POLICIES, default="every_frame", help="default: %(default)s")
-    parser.add_argument("--window", type=option_types.WINDOW, default=8, help="window size (default: %(default)s)")
-    parser.add_argument("--stride", type=option_types.STRIDE, default=4, help="window stride (default: %(default)s)")
-    parser.add_argument("--threshold", type=option_types.PROBABILITY_THRESHOLD, default=0.5, help="mask threshold (default: %(default)s)")
+    engine = parser.add_argument_group("streaming engine")
+    add_option(engine, "policy", default="every_frame")  # a replay scores every frame of the bag
+    for name in ("window.size", "window.stride", "window.lookahead", "queue.max_frames", "mask.threshold"):
+        add_option(engine, name)
     parser.add_argument("--rate", type=option_types.PLAYBACK_RATE, default=1.0,
                         help="playback speed relative to the recorded rate (DDS mode; default: %(default)s)")
-    parser.add_argument("--protocol", choices=PROTOCOL_NAMES, default="davis", help="evaluation protocol (default: %(default)s)")
+    add_option(parser, "eval.protocol", aliases=("--protocol",))
     parser.add_argument("--json", type=option_types.OUTPUT_FILE, help="write the report as JSON")
     parser.add_argument("-o", "--output", type=option_types.OUTPUT_DIR,
                         help="folder for the output bag (recorded node outputs) and the plots")
@@ -81,8 +81,9 @@ def run_eval(args: argparse.Namespace) -> int:
 
     options = BagEvalOptions(
         bag=args.bag, image_topic=args.image_topic, gt_topic=args.gt_topic, offline=args.offline,
-        policy=args.policy, window=args.window, stride=args.stride, threshold=args.threshold, rate=args.rate,
-        protocol=args.protocol, output=args.output, backend=backend_options_from_args(args),
+        policy=args.policy, window=args.window, stride=args.stride, lookahead=args.lookahead, max_queue=args.max_queue,
+        threshold=args.threshold, rate=args.rate, protocol=args.eval_protocol, output=args.output,
+        backend=backend_options_from_args(args),
     )
     report = evaluate_bag(options)
     print(report.format())

@@ -9,6 +9,7 @@ from pathlib import Path
 from geomotion_core.backend import BackendOptions
 from geomotion_core.backends import build_backend
 from geomotion_core.errors import ConfigError, InputError
+from geomotion_core.options.table import option_field
 from geomotion_core.streaming import StreamingConfig
 from geomotion_ros.bag.outcome import BagReport, score_replay
 from geomotion_ros.bag.plots import write_plots
@@ -27,11 +28,13 @@ class BagEvalOptions:
     gt_topic: str = "/ground_truth/motion_mask"
     offline: bool = False
     policy: str = "every_frame"
-    window: int = 8
-    stride: int = 4
-    threshold: float = 0.5
+    window: int = option_field("window.size")
+    stride: int = option_field("window.stride")
+    lookahead: int = option_field("window.lookahead")
+    max_queue: int = option_field("queue.max_frames")
+    threshold: float = option_field("mask.threshold")
     rate: float = 1.0
-    protocol: str = "davis"
+    protocol: str = option_field("eval.protocol")
     output: Path | None = None
     backend: BackendOptions = field(default_factory=BackendOptions)
 
@@ -47,8 +50,8 @@ class BagEvalOptions:
 
     def streaming_config(self) -> StreamingConfig:
         """The engine configuration of the replay."""
-        config = StreamingConfig(window_size=self.window, stride=self.stride, policy=self.policy,
-                                 threshold=self.threshold, max_queue=max(16, 2 * self.window))
+        config = StreamingConfig(window_size=self.window, stride=self.stride, lookahead=self.lookahead,
+                                 policy=self.policy, threshold=self.threshold, max_queue=self.max_queue)
         config.validate()
         return config
 

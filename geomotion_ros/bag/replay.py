@@ -64,6 +64,7 @@ def node_parameters(options: BackendOptions, config: StreamingConfig, compressed
         "inference.keep_aspect": options.keep_aspect,
         "window.size": config.window_size,
         "window.stride": config.stride,
+        "window.lookahead": config.lookahead,
         "policy": config.policy,
         "mask.threshold": config.threshold,
         "queue.max_frames": config.max_queue,
