@@ -47,6 +47,24 @@ def test_our_format_rejects_a_different_config(small, tmp_path: Path) -> None:
         load_checkpoint(path, config=GeoMotionConfig.official())
 
 
+def test_our_checkpoint_written_before_the_module_renames_still_loads(small, tmp_path: Path) -> None:
+    """A file in our format as ``save_checkpoint`` wrote it when our modules had the official names
+    (``MotionAwareDecoder``, ``camera_head.res_conv.i.res_convK``): written here key by key."""
+    import json
+
+    state = small["state"]  # the official key names, which our format has always stored
+    assert "camera_head.res_conv.1.res_conv3.weight" in state and "motion_aware_decoder.fusion_proj.weight" in state
+    path = tmp_path / "old.safetensors"
+    save_file({key: value.contiguous() for key, value in state.items()}, str(path),
+              metadata={"format": "geomotion", "format_version": "1", "config": json.dumps(small["config"].to_dict())})
+    model, report = load_checkpoint(path)
+    assert report.kind == "ours" and report.keys.exact and report.keys.loaded == len(state)
+    assert torch.equal(model.camera_head.blocks[1].linear3.weight, state["camera_head.res_conv.1.res_conv3.weight"])
+    assert torch.equal(model.camera_head.blocks[0].linear1.bias, state["camera_head.res_conv.0.res_conv1.bias"])
+    assert torch.equal(model.motion_fusion.fusion_proj.weight, state["motion_aware_decoder.fusion_proj.weight"])
+    assert_same_outputs(run(model, small["inputs"]), small["outputs"])
+
+
 @pytest.mark.parametrize("prefix", ["", "module."])
 def test_official_pth_round_trip(small, tmp_path: Path, prefix: str) -> None:
     state = {prefix + key: value for key, value in small["model"].to_official_state_dict().items()}

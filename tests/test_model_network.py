@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,41 @@ def test_official_state_dict_matches_manifest_on_meta(reference_dir: Path) -> No
     assert sum(p.numel() for p in trainable) == manifest["trainable_parameters_with_freeze_backbone"]
     trainable_names = {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
     assert trainable_names == {"motion_fusion", "motion_decoder", "motion_head"}
+
+
+def renamed_modules_in_the_docs() -> list[tuple[str, str]]:
+    """(ours, official) rows of the module table in docs/model.md, as regular expressions."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "model.md").read_text(encoding="utf-8")
+    section = text.split("### Module names")[1].split("Every other module")[0]  # the first table only
+    rows = [line.split("|")[1:3] for line in section.splitlines() if line.startswith("| `")]
+    return [tuple(re.escape(cell.strip().strip("`")).replace(r"\{i\}", r"\d+").replace(r"\{k\}", r"\d+")
+                  for cell in row) for row in rows]
+
+
+def test_docs_list_exactly_the_renamed_modules() -> None:
+    from geomotion_core.model.state_dict import NAME_RULES
+
+    def spellings(rule: str) -> tuple[str, ...]:  # a prefix rule names a module, or a list of them
+        return (rule.rstrip("."), f"{rule}0") if rule.endswith(".") else (rule,)
+
+    def documents(row: tuple[str, str], rule: tuple[str, str]) -> bool:
+        return all(any(re.fullmatch(pattern, spelling) for spelling in spellings(name)) for pattern, name in zip(row, rule))
+
+    renamed = [rule for rule in NAME_RULES if rule[0] != rule[1]]
+    documented = renamed_modules_in_the_docs()
+    assert len(documented) == 6
+    matches = {row: [rule for rule in renamed if documents(row, rule)] for row in documented}
+    assert all(matches.values()), [row for row, rules in matches.items() if not rules]  # no row without a rule
+    assert sorted(rule for rules in matches.values() for rule in rules) == sorted(renamed)  # no rule without a row
+
+
+def test_model_modules_carry_our_names_and_the_files_the_official_ones(small_model: GeoMotion) -> None:
+    names = {name for name, _ in small_model.named_parameters()}
+    assert "camera_head.blocks.0.linear1.weight" in names and "motion_fusion.fusion_proj.weight" in names
+    assert not [name for name in names if "res_conv" in name or "motion_aware" in name or name.startswith("conf_")]
+    official = small_model.to_official_state_dict()
+    assert "camera_head.res_conv.0.res_conv1.weight" in official and "motion_aware_decoder.fusion_proj.weight" in official
+    assert type(small_model.motion_fusion).__name__ == "MotionFusion"
 
 
 # -- shapes and semantics ----------------------------------------------------------------------

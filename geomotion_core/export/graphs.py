@@ -35,10 +35,7 @@ class RawCameraHead(nn.Module):
         self.head = head
 
     def forward(self, patch_tokens: torch.Tensor) -> torch.Tensor:
-        x = patch_tokens
-        for block in self.head.res_conv:
-            x = block(x)
-        feature = self.head.more_mlps(x.mean(dim=1))
+        feature = self.head.features(patch_tokens)
         translation = self.head.fc_t(feature)[:, :, None]
         rotation = self.head.fc_rot(feature).reshape(-1, 3, 3)
         top = torch.cat([rotation, translation], dim=-1)

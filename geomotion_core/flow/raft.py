@@ -1,6 +1,6 @@
 """Optical flow with torchvision RAFT-large, exactly as the official GeoMotion inference runs it.
 
-Official details (ARCHITECTURE.md section 10): the ``C_T_SKHT_V2`` weights, inputs mapped from
+Official details (docs/flow_and_refine.md, "Optical flow"): the ``C_T_SKHT_V2`` weights, inputs mapped from
 [0, 1] to [-1, 1], frames resized to the next multiple of 8 with bilinear interpolation without
 antialiasing (518 -> 520), the default 12 flow updates, the last (finest) prediction, and the flow
 resized back with the same call, its u and v components rescaled to pixels of the input size.

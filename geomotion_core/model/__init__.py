@@ -1,4 +1,4 @@
-"""The GeoMotion network (Pi3 backbone + motion-aware decoder), its config and checkpoints."""
+"""The GeoMotion network (Pi3 backbone + motion fusion + motion decoder), its config and checkpoints."""
 from geomotion_core.model.checkpoint import LoadReport, load_checkpoint, save_checkpoint
 from geomotion_core.model.config import GeoMotionConfig
 from geomotion_core.model.geomotion import GeoMotion, GeoMotionOutput

@@ -6,19 +6,27 @@ import torch.nn.functional as F
 from torch import nn
 
 
+NUM_BLOCKS = 2  # residual MLP blocks before the pooling
+BLOCK_LAYERS = 3  # linear layers per block
+
+
 class ResidualMlpBlock(nn.Module):
-    """``x + relu(l3(relu(l2(relu(l1(x))))))`` (Pi3's ``ResConvBlock`` with equal widths)."""
+    """``x + relu(linear3(relu(linear2(relu(linear1(x))))))``.
+
+    Pi3's ``ResConvBlock`` with equal widths; its layers, linear despite the official names
+    ``res_conv1..3``, are ``linear1..3`` here (docs/model.md lists every renamed module).
+    """
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.res_conv1 = nn.Linear(dim, dim)
-        self.res_conv2 = nn.Linear(dim, dim)
-        self.res_conv3 = nn.Linear(dim, dim)
+        self.linear1 = nn.Linear(dim, dim)
+        self.linear2 = nn.Linear(dim, dim)
+        self.linear3 = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu(self.res_conv1(x))
-        y = F.relu(self.res_conv2(y))
-        return x + F.relu(self.res_conv3(y))
+        y = F.relu(self.linear1(x))
+        y = F.relu(self.linear2(y))
+        return x + F.relu(self.linear3(y))
 
 
 def closest_rotation(matrix: torch.Tensor) -> torch.Tensor:
@@ -35,17 +43,22 @@ class CameraHead(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.res_conv = nn.ModuleList([ResidualMlpBlock(dim), ResidualMlpBlock(dim)])
+        self.blocks = nn.ModuleList(ResidualMlpBlock(dim) for _ in range(NUM_BLOCKS))
         self.more_mlps = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim), nn.ReLU())
         self.fc_t = nn.Linear(dim, 3)
         self.fc_rot = nn.Linear(dim, 9)
 
+    def features(self, patch_tokens: torch.Tensor) -> torch.Tensor:
+        """``patch_tokens`` ``[B*N, P, dim]`` -> the pooled camera feature ``[B*N, dim]`` the two
+        output layers read."""
+        x = patch_tokens
+        for block in self.blocks:
+            x = block(x)
+        return self.more_mlps(x.mean(dim=1))
+
     def forward(self, patch_tokens: torch.Tensor) -> torch.Tensor:
         """``patch_tokens`` ``[B*N, P, dim]`` -> camera-to-world poses ``[B*N, 4, 4]``."""
-        x = patch_tokens
-        for block in self.res_conv:
-            x = block(x)
-        feature = self.more_mlps(x.mean(dim=1))
+        feature = self.features(patch_tokens)
         translation = self.fc_t(feature)
         rotation = closest_rotation(self.fc_rot(feature).reshape(-1, 3, 3))
         pose = torch.zeros(feature.shape[0], 4, 4, dtype=rotation.dtype, device=rotation.device)

@@ -16,7 +16,7 @@ from geomotion_core.model.encoder import DinoEncoder
 from geomotion_core.model.heads import HeadDecoder, PixelShuffleHead
 from geomotion_core.model.inputs import check_flow, check_images, check_tokens
 from geomotion_core.model.layers import patch_positions, rotary_tables
-from geomotion_core.model.motion import MotionAwareDecoder
+from geomotion_core.model.motion import MotionFusion
 
 # Trained by the official recipe; everything else stays frozen.
 TRAINABLE_MODULES = ("motion_fusion", "motion_decoder", "motion_head")
@@ -74,7 +74,7 @@ class GeoMotion(nn.Module):
             self.register_buffer("image_std", torch.tensor(config.image_std).reshape(1, 3, 1, 1))
             self.encoder = DinoEncoder(config)
             self.aggregator = Aggregator(config)
-            self.motion_fusion = MotionAwareDecoder(config)
+            self.motion_fusion = MotionFusion(config)
             self.point_decoder = HeadDecoder(head_in, out_dim=config.point_out_dim, **head_args)
             self.point_head = PixelShuffleHead(config.point_out_dim, 3, config.patch_size)
             self.motion_decoder = HeadDecoder(

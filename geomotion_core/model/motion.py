@@ -42,8 +42,11 @@ def flow_patch_features(flow_encoder: nn.Sequential, flow: torch.Tensor, patch_s
     return features.mean(dim=(2, 3)).reshape(frames, grid_h * grid_w, -1)
 
 
-class MotionAwareDecoder(nn.Module):
+class MotionFusion(nn.Module):
     """Fuses low- and high-level aggregator features with flow and camera features.
+
+    The official ``MotionAwareDecoder`` (state-dict prefix ``motion_aware_decoder.``); it decodes
+    nothing, so it is named for what it does (docs/model.md lists every renamed module).
 
     Patch tokens: ``fusion_proj(cat(feature_proj(cat(low, high)), flow_features, camera))``.
     Special tokens: ``feature_proj(cat(low, high))`` only.

@@ -7,9 +7,18 @@ from typing import Iterable, Mapping
 import torch
 
 from geomotion_core.errors import CheckpointError
+from geomotion_core.model.camera_head import BLOCK_LAYERS, NUM_BLOCKS
+
+# The camera head's residual blocks: ours ``blocks.i.linearK``, official ``res_conv.i.res_convK``.
+CAMERA_BLOCK_RULES: tuple[tuple[str, str], ...] = tuple(
+    (f"camera_head.blocks.{block}.linear{layer}.", f"camera_head.res_conv.{block}.res_conv{layer}.")
+    for block in range(NUM_BLOCKS)
+    for layer in range(1, BLOCK_LAYERS + 1)
+)
 
 # (our name, official name), in the order of the official state dict; a rule ending in "." maps
-# a prefix, any other rule one exact key.
+# a prefix, any other rule one exact key; the first rule that matches applies. docs/model.md
+# has the same table.
 NAME_RULES: tuple[tuple[str, str], ...] = (
     ("aggregator.register_token", "register_token"),
     ("image_mean", "image_mean"),
@@ -22,6 +31,7 @@ NAME_RULES: tuple[tuple[str, str], ...] = (
     ("motion_decoder.", "conf_decoder."),
     ("motion_head.", "conf_head."),
     ("camera_decoder.", "camera_decoder."),
+    *CAMERA_BLOCK_RULES,
     ("camera_head.", "camera_head."),
 )
 

@@ -1,6 +1,6 @@
 """SAM2 refinement of motion probabilities, following the official GeoMotion recipe.
 
-Official recipe (ARCHITECTURE.md section 10, "SAM2 refinement"): the frames are resized to the
+Official recipe (docs/flow_and_refine.md, "SAM2 refinement"): the frames are resized to the
 mask size (PIL bilinear) and handed to SAM2 as a folder of JPEGs; the probability maps binarised at
 0.8 are mask prompts of one object (id 1); two passes by frame parity — pass 1 prompts the odd
 frames and keeps SAM2's masks for the even frames, pass 2 the reverse — each propagating forward

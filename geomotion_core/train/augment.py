@@ -1,4 +1,4 @@
-"""Clip-level training augmentations of the official recipe (ARCHITECTURE.md section 11).
+"""Clip-level training augmentations of the official recipe (docs/training.md, "The recipe").
 
 Each training dataset names a profile (``augment:`` in the training YAML):
 
