@@ -1,4 +1,4 @@
-"""Helpers for the ROS tests: real DAVIS frames, a spinning executor, a probe node and test messages.
+"""Helpers for the ROS tests: a spinning executor, a probe node, test messages and bounded waiting.
 
 The isolated DDS domain and rclpy context fixtures are in ``conftest.py``.
 """
@@ -6,27 +6,14 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-import cv2
 import numpy as np
 
 if TYPE_CHECKING:
     from rclpy.context import Context
     from rclpy.executors import Executor
     from sensor_msgs.msg import CameraInfo, Image
-
-
-def davis_frames(davis_root: Path, sequence: str, count: int, size: tuple[int, int]) -> np.ndarray:
-    """The first ``count`` frames of a DAVIS sequence as ``[count, H, W, 3]`` uint8 RGB.
-
-    ``size`` is ``(width, height)``; frames are resized with area interpolation.
-    """
-    paths = sorted((davis_root / "JPEGImages" / "480p" / sequence).glob("*.jpg"))[:count]
-    assert len(paths) == count, f"{sequence} has fewer than {count} frames"
-    frames = [cv2.resize(cv2.imread(str(path)), size, interpolation=cv2.INTER_AREA) for path in paths]
-    return np.stack([cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) for frame in frames])
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:

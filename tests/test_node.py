@@ -8,7 +8,7 @@ tests are in test_node_live.py.
 """
 from __future__ import annotations
 
-import time
+import threading
 
 import cv2
 import numpy as np
@@ -17,6 +17,7 @@ import pytest
 pytest.importorskip("rclpy", reason="needs the ROS 2 Python packages (PyPI wheels or a ROS install)")
 
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
@@ -27,15 +28,9 @@ from geomotion_ros import node as node_module  # noqa: E402
 from geomotion_ros.messages import odom_pose, pose_stamped  # noqa: E402
 from geomotion_ros.node import GeoMotionNode, start  # noqa: E402
 from geomotion_ros.params import read_settings  # noqa: E402
+from benchmarks.data import read_frames  # noqa: E402
 from test_conversions import png_bomb  # noqa: E402
-from ros_harness import (  # noqa: E402
-    Probe,
-    SpinThread,
-    camera_info_for,
-    davis_frames,
-    stamped_image,
-    wait_for,
-)
+from ros_harness import Probe, SpinThread, camera_info_for, stamped_image, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -58,7 +53,7 @@ BASE_PARAMETERS = {
 @pytest.fixture(scope="module")
 def frames(davis_root) -> np.ndarray:
     """Twelve consecutive car-shadow frames (a car drives past a moving camera)."""
-    return davis_frames(davis_root, "car-shadow", 12, SIZE)
+    return read_frames(davis_root, "car-shadow", 12, size=SIZE)
 
 
 @pytest.fixture()
@@ -91,9 +86,11 @@ def launch(ros_context):
         probe.node.destroy_node()
 
 
-def publish_stream(probe: Probe, frames: np.ndarray, first_second: int = 1000, period: float = 0.02,
-                   with_camera_info: bool = True) -> list:
-    """Publish ``frames`` with distinct stamps (ns part set too); returns the sent messages."""
+def publish_stream(probe: Probe, frames: np.ndarray, first_second: int = 1000, with_camera_info: bool = True) -> list:
+    """Publish ``frames`` with distinct stamps (ns part set too); returns the sent messages.
+
+    Everything is reliable with deep queues, so back-to-back publishing loses nothing.
+    """
     sent = []
     for i, rgb in enumerate(frames):
         msg = stamped_image(rgb, first_second + i, 1000 * i + 7)
@@ -101,8 +98,25 @@ def publish_stream(probe: Probe, frames: np.ndarray, first_second: int = 1000, p
             probe.camera_info.publish(camera_info_for(msg))
         probe.images.publish(msg)
         sent.append(msg)
-        time.sleep(period)
     return sent
+
+
+class GatedBackend:
+    """Wraps the node's backend: windows wait at a gate until the test opens it, so the backend is
+    busy for exactly as long as the test needs; ``entered`` is set once a window is inside."""
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def __getattr__(self, name: str):
+        return getattr(self.backend, name)
+
+    def predict_window(self, *args, **kwargs):
+        self.entered.set()
+        assert self.gate.wait(30.0), "the test never opened the gate"
+        return self.backend.predict_window(*args, **kwargs)
 
 
 def stamp_of(msg) -> tuple[int, int]:
@@ -215,13 +229,18 @@ def test_size_change_or_stamp_jump_back_restarts_the_stream(launch, frames, chan
 
 def test_burst_faster_than_inference_stays_bounded_and_drops_show(launch, davis_root):
     node, probe = launch(**{"policy": "latest", "queue.max_frames": 8, "stream.end_after": 0.0})
-    burst = davis_frames(davis_root, "libby", 8, (640, 480))
+    burst = read_frames(davis_root, "libby", 8, size=(640, 480))
+    gated = node.engine.backend = GatedBackend(node.engine.backend)  # busy until all 60 frames are in
     depths = []
-    for i in range(60):
-        probe.images.publish(stamped_image(burst[i % len(burst)], 2000 + i, 0))
+    try:
+        for i in range(60):
+            probe.images.publish(stamped_image(burst[i % len(burst)], 2000 + i, 0))
+            depths.append((node.engine.stats.queue_depth, node.tracker.images_held))
+        assert wait_for(lambda: node.monitor.received == 60, 10.0)
+        assert gated.entered.wait(10.0)
         depths.append((node.engine.stats.queue_depth, node.tracker.images_held))
-        time.sleep(0.005)  # pacing: 200 frames/s, far beyond what the CPU backend does at 640x480
-    assert wait_for(lambda: node.monitor.received == 60, 10.0)
+    finally:
+        gated.gate.set()
     assert wait_for(lambda: node.engine.stats.queue_depth < node.engine.config.window_size, 20.0)
     def settled() -> bool:  # every frame accounted for: published, dropped or still waiting
         stats = node.engine.stats
@@ -287,7 +306,6 @@ def test_compressed_input_probability_and_overlay(launch, frames):
         header = stamped_image(rgb, 1000 + i, 0).header
         png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1]
         probe.compressed.publish(CompressedImage(header=header, format="png", data=png.tobytes()))
-        time.sleep(0.02)
     assert wait_for(lambda: len(probe.get("overlays")) >= 6 and len(probe.get("probabilities")) >= 6, 20.0)
     masks = {stamp_of(m): np.frombuffer(m.data, np.uint8) for m in probe.get("masks")}
     for probability in probe.get("probabilities"):
@@ -298,16 +316,35 @@ def test_compressed_input_probability_and_overlay(launch, frames):
         assert overlay.encoding == "bgr8" and (overlay.width, overlay.height) == SIZE and stamp_of(overlay) in masks
 
 
-def test_overlay_is_not_computed_without_subscribers_and_threshold_is_live(launch, frames, monkeypatch):
+def test_overlay_is_not_computed_without_subscribers(launch, frames, monkeypatch):
     calls = []
     monkeypatch.setattr(node_module.messages, "overlay_image", lambda *args: calls.append(args))
     node, probe = launch()
     assert node._outputs.overlay.get_subscription_count() == 0
-    result = node.set_parameters([Parameter("mask.threshold", value=0.9)])[0]
-    assert result.successful and node.engine.config.threshold == 0.9
     publish_stream(probe, frames[:6])
     assert wait_for(lambda: len(probe.get("masks")) >= 6, 20.0)
     assert calls == []
+
+
+def test_threshold_set_through_the_parameter_service_applies_to_the_next_masks(launch, frames):
+    node, probe = launch(**{"publish.probability": True})
+    publish_stream(probe, frames[:6], first_second=1000)
+    assert wait_for(lambda: len(probe.get("masks")) >= 6 and len(probe.get("probabilities")) >= 6, 20.0)
+    client = probe.node.create_client(SetParameters, "geomotion_node/set_parameters")
+    assert client.wait_for_service(timeout_sec=5.0)
+    request = SetParameters.Request(parameters=[Parameter("mask.threshold", value=0.9).to_parameter_msg()])
+    response = client.call(request, timeout_sec=5.0)
+    assert response is not None and response.results[0].successful
+    publish_stream(probe, frames[6:], first_second=1006)
+    assert wait_for(lambda: len(probe.get("masks")) >= 12 and len(probe.get("probabilities")) >= 12, 20.0)
+    masks = {stamp_of(m): np.frombuffer(m.data, np.uint8) == 255 for m in probe.get("masks")}
+    left_out = 0  # pixels the new threshold leaves out that the old one marked moving
+    for probability in probe.get("probabilities"):
+        values = np.frombuffer(probability.data, np.float32)
+        threshold = 0.5 if stamp_of(probability)[0] < 1006 else 0.9
+        np.testing.assert_array_equal(masks[stamp_of(probability)], values > threshold)
+        left_out += int(np.count_nonzero((values > 0.5) & (values <= 0.9))) if threshold == 0.9 else 0
+    assert left_out > 0
 
 
 def test_missing_weights_fail_at_configure_with_one_clear_message(ros_context, tmp_path, capfd):

@@ -28,7 +28,8 @@ from std_msgs.msg import String  # noqa: E402
 from geomotion_core.types import WindowPrediction  # noqa: E402
 from geomotion_ros.messages import OPTICAL_TO_BODY  # noqa: E402
 from geomotion_ros.node import GeoMotionNode, start  # noqa: E402
-from ros_harness import Probe, SpinThread, camera_info_for, davis_frames, stamped_image, wait_for  # noqa: E402
+from benchmarks.data import read_frames  # noqa: E402
+from ros_harness import Probe, SpinThread, camera_info_for, stamped_image, wait_for  # noqa: E402
 from test_node import BASE_PARAMETERS, SIZE, launch, stamp_of  # noqa: E402,F401  (launch: the fixture)
 
 pytestmark = pytest.mark.ros
@@ -38,7 +39,7 @@ NEWEST = {"policy": "newest", "window.size": 4, "window.stride": 1, "queue.max_f
 
 @pytest.fixture(scope="module")
 def frames(davis_root) -> np.ndarray:
-    return davis_frames(davis_root, "car-shadow", 24, SIZE)
+    return read_frames(davis_root, "car-shadow", 24, size=SIZE)
 
 
 class GatedBackend:

@@ -13,13 +13,8 @@ import pytest
 
 pytest.importorskip("rclpy", reason="needs the ROS 2 Python packages (PyPI wheels or a ROS install)")
 
-from ros_harness import (  # noqa: E402
-    Probe,
-    SpinThread,
-    davis_frames,
-    stamped_image,
-    wait_for,
-)
+from benchmarks.data import read_frames  # noqa: E402
+from ros_harness import Probe, SpinThread, stamped_image, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -60,7 +55,7 @@ def test_node_process_serves_640x480_frames_through_dds(ros_context, davis_root,
     try:
         with SpinThread(executor):
             assert wait_for(lambda: probe.camera_info.get_subscription_count() > 0, 30.0), "node never subscribed"
-            frames = davis_frames(davis_root, "blackswan", 8, (640, 480))
+            frames = read_frames(davis_root, "blackswan", 8, size=(640, 480))
             sent = []
             for i, rgb in enumerate(frames):
                 sent.append(stamped_image(rgb, 3000 + i, 500))

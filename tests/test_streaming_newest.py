@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from benchmarks.data import read_frames
 from geomotion_core.backend import BackendOptions
 from geomotion_core.backends import build_backend
 from geomotion_core.errors import ConfigError
 from geomotion_core.streaming import StreamingConfig, StreamingSegmenter
 from geomotion_core.streaming import segmenter as segmenter_module
-from ros_harness import davis_frames
 from test_streaming import FakeBackend, assert_results_match_frames, expected_trajectory, make_frame
 
 
@@ -67,7 +67,7 @@ def test_a_slow_worker_takes_the_newest_frame_and_skips_the_rest_as_stale():
 
 def test_newest_results_are_the_geometric_backend_on_the_window_ending_at_each_frame(davis_root):
     """Causal on real frames: a frame's mask only depends on it and the frames before it."""
-    frames = davis_frames(davis_root, "car-shadow", 7, (214, 120))
+    frames = read_frames(davis_root, "car-shadow", 7, size=(214, 120))
     options = BackendOptions(backend="geometric", flow="dis")
     engine = StreamingSegmenter(build_backend(options), newest(size=4))
     results = {}
