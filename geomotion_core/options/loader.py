@@ -85,28 +85,27 @@ def _sequence(hint: Any, value: object, path: str, noun: str) -> list | tuple:
 
 
 def _scalar(kind: Any, value: object, path: str, noun: str) -> bool | int | float | str:
-    text = value.strip().lower() if isinstance(value, str) else None
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if text in TRUE_WORDS + FALSE_WORDS:
-            return text in TRUE_WORDS
-    elif kind is str:
-        if isinstance(value, str):
-            return value
-    elif kind is int and isinstance(value, int) and not isinstance(value, bool):
+    if kind not in (bool, int, float, str):
+        raise TypeError(f"{path}: fields of type {kind} cannot be loaded")
+    if kind in (bool, str) and isinstance(value, kind):
         return value
-    elif kind in (int, float) and not isinstance(value, bool):
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = None
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value  # exact, however large
+    text = value.strip().lower() if isinstance(value, str) else None
+    if kind is bool and text in TRUE_WORDS + FALSE_WORDS:
+        return text in TRUE_WORDS
+    if kind in (int, float) and not isinstance(value, bool):
+        number = _number(value)
         if number is not None and not math.isfinite(number):
             raise ConfigError(f"{noun} {path} must be a finite number, got {value!r}")
-        if number is not None and kind is float:
-            return number
-        if number is not None and number == int(number):
-            return int(number)
-    else:
-        raise TypeError(f"{path}: fields of type {kind} cannot be loaded")
+        if number is not None and (kind is float or number == int(number)):
+            return kind(number)
     raise ConfigError(f"{noun} {path} needs a value of type {kind.__name__}, got {value!r}")
+
+
+def _number(value: object) -> float | None:
+    """``value`` as a float, or None when it is not a number or a text of one."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
