@@ -40,6 +40,7 @@ from std_srvs.srv import Trigger
 
 from geomotion_core.backends import build_backend
 from geomotion_core.errors import ConfigError, GeoMotionError
+from geomotion_core.options.table import OPTIONS_BY_NAME
 from geomotion_core.streaming import StreamingSegmenter
 from geomotion_core.types import FrameResult
 from geomotion_ros import messages
@@ -63,6 +64,12 @@ NODE_NAME = "geomotion_node"
 WORKER_POLL_S = 0.05
 MAX_REJECTION_KINDS = 64  # distinct rejection reasons logged at once (repeats are throttled)
 IMAGE_TYPE, COMPRESSED_TYPE = "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"
+
+
+def describe_for_node(error: GeoMotionError) -> str:
+    """The error, followed by the node parameters of the options it names."""
+    parameters = [name for name in error.options if name in OPTIONS_BY_NAME and OPTIONS_BY_NAME[name].node_field]
+    return f"{error} (parameters: {', '.join(parameters)})" if parameters else str(error)
 
 
 @dataclass
@@ -149,7 +156,7 @@ class GeoMotionNode(LifecycleNode):
             engine = StreamingSegmenter(backend, settings.streaming_config())
             self._warm_up(backend, settings)
         except GeoMotionError as error:
-            self.get_logger().error(f"configure failed: {error}")
+            self.get_logger().error(f"configure failed: {describe_for_node(error)}")
             return TransitionCallbackReturn.FAILURE
         self.settings, self.engine = settings, engine
         self.tracker = FrameTracker(image_slots=engine.config.max_queue + 2 * settings.window_size)

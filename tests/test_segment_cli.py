@@ -169,6 +169,7 @@ def test_missing_checkpoint_fails_cleanly(tmp_path: Path, frames_glob: str) -> N
         env={**os.environ, "OMP_NUM_THREADS": "1", "GEOMOTION_HOME": str(tmp_path / "home")},
     )
     _assert_clean_failure(result, "no GeoMotion checkpoint")
+    assert "(options: --checkpoint, --backend)" in result.stderr  # the core names options, the CLI words them
 
 
 def test_streaming_gives_one_continuous_world(tmp_path: Path, frames_glob: str, small_model: list[str]) -> None:

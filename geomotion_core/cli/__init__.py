@@ -65,6 +65,15 @@ def one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+def describe_user_error(error: GeoMotionError) -> str:
+    """The error on one line, followed by the command-line flags of the options it names."""
+    from geomotion_core.options.table import OPTIONS_BY_NAME
+
+    flags = [OPTIONS_BY_NAME[name].flag for name in error.options if name in OPTIONS_BY_NAME]
+    flags = [flag for flag in flags if flag]
+    return one_line(error) + (f" (options: {', '.join(flags)})" if flags else "")
+
+
 def describe_os_error(error: OSError) -> str:
     """An OSError as ``<reason>: <path>``, without the class name and the errno tuple."""
     reason = error.strerror or one_line(error) or type(error).__name__
@@ -96,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         if isinstance(error, GeoMotionError):
-            print(f"{prefix}: error: {one_line(error)}", file=sys.stderr)
+            print(f"{prefix}: error: {describe_user_error(error)}", file=sys.stderr)
             return EXIT_USER_ERROR
         if isinstance(error, OSError):
             print(f"{prefix}: error: {describe_os_error(error)}", file=sys.stderr)
