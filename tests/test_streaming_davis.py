@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks.data import read_frames
 from geomotion_core.backend import BackendOptions, MotionBackend
 from geomotion_core.backends import build_backend
 from geomotion_core.streaming import StreamingConfig, StreamingSegmenter
@@ -20,14 +21,9 @@ from geomotion_core.types import FrameResult
 SEQUENCE = "car-shadow"
 
 
-def read_frames(davis_root: Path, count: int) -> list[np.ndarray]:
-    paths = sorted((davis_root / "JPEGImages" / "480p" / SEQUENCE).glob("*.jpg"))[:count]
-    return [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in paths]
-
-
 @pytest.fixture(scope="module")
 def davis_frames(davis_root: Path) -> list[np.ndarray]:
-    return read_frames(davis_root, 10)
+    return list(read_frames(davis_root, SEQUENCE, 10))
 
 
 @pytest.fixture(scope="module")
