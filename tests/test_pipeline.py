@@ -305,7 +305,7 @@ def test_failed_background_write_is_raised_and_poses_are_kept(clip_frames: list[
     ({"chunk_size": 0}, "chunk size"),
     ({"threshold": 1.5}, "threshold"),
     ({"fps": 0.0}, "fps"),
-    ({"streaming": True, "sam2": True}, "--streaming"),
+    ({"streaming": True, "sam2": True}, "cannot be combined with the streaming engine"),
 ])
 def test_invalid_segment_options_are_config_errors(changes: dict, message: str) -> None:
     from geomotion_core.errors import ConfigError

@@ -71,7 +71,8 @@ class SegmentOptions:
         if self.max_frames is not None and self.max_frames < 1:
             raise ConfigError(f"max frames must be at least 1, got {self.max_frames}")
         if self.streaming and self.sam2:
-            raise ConfigError("SAM2 refinement needs whole chunks; it cannot be combined with --streaming")
+            raise ConfigError("SAM2 refinement needs whole chunks; it cannot be combined with the streaming engine",
+                              options=("sam2.enabled", "segment.streaming"))
         if self.streaming and self.window < 2:
             raise ConfigError(f"streaming window must be at least 2 frames, got {self.window}")
 
