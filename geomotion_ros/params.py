@@ -20,6 +20,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from geomotion_core.backend import BackendOptions
 from geomotion_core.errors import ConfigError
+from geomotion_core.options.loader import load
 from geomotion_core.options.spec import Option, OptionValue
 from geomotion_core.options.table import NODE_OPTIONS, OPTIONS_BY_NAME
 from geomotion_core.streaming import StreamingConfig
@@ -99,7 +100,7 @@ class SettingsViews:
 
 NodeSettings = dataclasses.make_dataclass(
     "NodeSettings",
-    [(entry.node_field, entry.kind) for entry in NODE_OPTIONS],
+    [(entry.node_field, entry.kind, dataclasses.field(metadata={"option": entry})) for entry in NODE_OPTIONS],
     bases=(SettingsViews,),
     frozen=True,
 )
@@ -145,18 +146,14 @@ def declare_parameters(node: Node) -> None:
 
 
 def read_settings(node: Node) -> NodeSettings:
-    """Read the declared parameters; raise ConfigError on a value its entry refuses or a bad combination."""
-    values = {}
-    for entry in NODE_OPTIONS:
-        value = node.get_parameter(entry.name).value
-        problem = entry.check(value)
-        if problem:
-            raise ConfigError(problem)
-        values[entry.node_field] = float(value) if entry.kind is float else value
+    """Read the declared parameters (through the one loader, which checks each against its table
+    entry); raise ConfigError on a refused value or a bad combination."""
+    values = {entry.node_field: node.get_parameter(entry.name).value for entry in NODE_OPTIONS}
+    settings = load(NodeSettings, values, noun="parameter")
     problem = check_combination({name: node.get_parameter(name).value for name in COMBINED})
     if problem:
         raise ConfigError(problem)
-    return NodeSettings(**values)
+    return settings
 
 
 def live_field(name: str) -> str | None:

@@ -106,6 +106,15 @@ def test_library_defaults_equal_the_table():
     geometric = GeometricConfig()
     pairs |= {f"geometric.{name}": getattr(geometric, name) for name in ("flow_scale", "refine_radius", "fov_degrees")}
     assert {name: option(name).default for name in pairs} == pairs
+    from geomotion_core.pipeline.segment import SegmentOptions
+    from geomotion_core.train.config import TrainConfig
+
+    segment, train = SegmentOptions(), TrainConfig()
+    assert (segment.window, segment.stride, segment.max_queue, segment.protocol, segment.chunk_size) == tuple(
+        option(name).default for name in ("window.size", "window.stride", "queue.max_frames", "chunk.protocol",
+                                          "chunk.size"))
+    assert (train.data.image_size, train.data.flow, train.device, train.precision) == tuple(
+        option(name).default for name in ("inference.size", "flow.method", "device", "train.precision"))
     assert GEOMETRIC_PRESETS == tuple(PRESETS) and "accurate" == option("geometric.preset").default
 
 

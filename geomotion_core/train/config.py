@@ -18,7 +18,7 @@ import yaml
 from geomotion_core.backend import FLOW_METHODS
 from geomotion_core.errors import ConfigError
 from geomotion_core.options.loader import load
-from geomotion_core.options.table import TRAIN_PRECISIONS
+from geomotion_core.options.table import TRAIN_PRECISIONS, option_field
 
 LAYOUTS = ("hoi4d", "dynamic_replica", "ytvos_motion", "omniworld", "got_motion", "frames_masks", "davis")
 LOSSES = ("bce_dice", "focal_dice")
@@ -99,11 +99,11 @@ class DataConfig:
     train: list[DatasetConfig] = field(default_factory=list)
     val: list[DatasetConfig] = field(default_factory=list)
     sequence_length: int = 12
-    image_size: int = 518
+    image_size: int = option_field("inference.size")
     crop: str = "center"  # training crop: square centre crop, or "none" (direct resize)
     val_crop: str = "none"  # the official test loader resizes without cropping
     epoch_length: int | None = None  # clips per epoch; default: the largest training dataset
-    flow: str = "raft"
+    flow: str = option_field("flow.method")
     raft_weights: str | None = None
     flow_cache: str | None = None  # folder for cached flow magnitudes; None computes on the fly
     num_workers: int = 4
@@ -194,8 +194,8 @@ class TrainConfig:
     output_dir: str = "runs/geomotion"
     resume: str | None = None  # a checkpoint folder, or "auto" for <output_dir>/last if it exists
     seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: the local rank's GPU)
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere
+    device: str = option_field("device")  # auto | cpu | cuda | cuda:N (under torchrun: the local rank's GPU)
+    precision: str = option_field("train.precision")  # auto: bf16 autocast on CUDA, fp32 elsewhere
     max_steps: int | None = None  # stop (and checkpoint) after this many optimiser steps
     checkpoint_every: int = 3000  # also write `last` every this many steps (official save_freq)
     log_every: int = 10
