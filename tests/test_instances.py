@@ -83,22 +83,22 @@ def test_parts_that_move_together_are_one_object_and_small_specks_are_dropped() 
     together = np.zeros((5, 2))
     for (x, y), motion in (((100, 120), [3, 1]), ((140, 120), [3.2, 1]), ((260, 60), [-4, 0])):
         together[labels[y, x]] = motion
-    grouped = group_components(labels, stats, centroids, config, together)
+    grouped = group_components(stats, centroids, config, labels.shape, together)
     assert grouped.count == 2
     segment_of = grouped.segment_of
     assert segment_of[labels[120, 100]] == segment_of[labels[120, 140]] != segment_of[labels[60, 260]]
     assert segment_of[labels[220, 60]] == 0  # too small and alone
     apart = together.copy()
     apart[labels[120, 140]] = [-3, 1]
-    assert group_components(labels, stats, centroids, config, apart).count == 3
-    assert group_components(labels, stats, centroids, config, None).count == 3  # motion unknown: no merging
+    assert group_components(stats, centroids, config, labels.shape, apart).count == 3
+    assert group_components(stats, centroids, config, labels.shape, None).count == 3  # motion unknown: no merging
 
 
 def test_a_speck_next_to_an_object_joins_it() -> None:
     mask = disk(np.zeros((240, 320), np.uint8), (100, 120), 20)
     disk(mask, (128, 120), 2)
     labels, stats, centroids = components(mask)
-    grouped = group_components(labels, stats, centroids, InstanceConfig(), None)
+    grouped = group_components(stats, centroids, InstanceConfig(), labels.shape, None)
     assert grouped.count == 1 and grouped.area[1] == mask.sum()
 
 

@@ -15,8 +15,13 @@ NO_MATCH = 1e6  # cost of a pair that may not be matched
 
 
 def overlap_table(segments: np.ndarray, carried: np.ndarray, segment_count: int, track_count: int) -> np.ndarray:
-    """Pixel counts ``[S + 1, T + 1]`` of every (segment label, carried track label) pair."""
-    pairs = segments.astype(np.int64).ravel() * (track_count + 1) + carried.ravel()
+    """Pixel counts ``[S + 1, T + 1]`` of every (segment label, carried track label) pair.
+
+    Only pixels with a segment or a track are counted: the (0, 0) entry stays 0.
+    """
+    segments, carried = segments.ravel(), carried.ravel()
+    labelled = np.flatnonzero((segments > 0) | (carried > 0))
+    pairs = segments[labelled].astype(np.int64) * (track_count + 1) + carried[labelled]
     return np.bincount(pairs, minlength=(segment_count + 1) * (track_count + 1)).reshape(segment_count + 1, track_count + 1)
 
 

@@ -19,10 +19,11 @@ def camera_centroids(labels: np.ndarray, points: np.ndarray, pose: np.ndarray, c
         pose: ``[4, 4]`` camera-to-world transform of the frame.
         count: the largest label.
     """
-    sampled = labels[::POINT_STRIDE, ::POINT_STRIDE].ravel()
-    world = points[::POINT_STRIDE, ::POINT_STRIDE].reshape(-1, 3).astype(np.float64)
-    keep = (sampled > 0) & np.isfinite(world).all(axis=1)
-    sampled, world = sampled[keep], world[keep]
+    sampled = labels[::POINT_STRIDE, ::POINT_STRIDE]
+    rows, cols = np.nonzero(sampled)
+    world = points[rows * POINT_STRIDE, cols * POINT_STRIDE].astype(np.float64)
+    keep = np.isfinite(world).all(axis=1)
+    sampled, world = sampled[rows[keep], cols[keep]], world[keep]
     camera = (world - pose[:3, 3]) @ pose[:3, :3]  # R^T (p - t) for row vectors
     pixels = np.bincount(sampled, minlength=count + 1).astype(np.float64)
     sums = np.stack([np.bincount(sampled, weights=camera[:, axis], minlength=count + 1) for axis in range(3)], axis=1)

@@ -1,11 +1,13 @@
 """The instance stage: motion masks in, object ids that persist across frames out.
 
-Each frame's mask is split into segments (:mod:`segments`); DIS flow from this frame back to the
-previous one carries the previous instance map into this frame; segments continue the tracks
-they overlap (:mod:`association`). One segment that covers several carried tracks which move
-differently (objects that cross) is split between them, each pixel going to the nearest carried
-track; segments that move like the track they overlap join it. Tracks not seen for ``memory``
-frames end. Ids are never reused while the tracker lives (up to 65535, the mono16 range).
+Each frame's mask is split into segments (:mod:`segments`). Every remembered track is carried
+into the frame: its last whole view, moved by the background's motion (mean DIS flow of the
+non-moving pixels) plus its own velocity relative to the background. Segments continue the
+tracks whose carried view they overlap (:mod:`association`). A segment that covers several
+carried tracks moving differently (objects that cross) is split between them, each pixel going
+to the nearest carried view; while a track is cut that way its view and velocity are held, so
+an object hidden for a few frames is found again where it should come out. Tracks not seen for
+``memory`` frames end. Ids are never reused while the tracker lives (up to 65535, mono16).
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from geomotion_core.instances.segments import Segments, components, frame_scale,
 
 MAX_ID = 65535  # ids fit a mono16 image
 VELOCITY_SMOOTHING = 0.5  # weight of the previous velocity estimate
-FRAGMENT_SHARE = 0.5
-WHOLE_CHANGE = 0.1  # a track split from another is still seen whole while its area changes less than this  # a segment that lies at least this much in a matched track's warped mask may join it
+FRAGMENT_SHARE = 0.5  # a segment lying at least this much in a matched track's carried view may join it
+WHOLE_CHANGE = 0.1  # a track split from another still counts as seen whole while its area changes less than this
 
 
 @dataclass
@@ -56,13 +58,13 @@ class _Track:
     last_seen: int
     box: np.ndarray  # x0, y0, x1, y1
     centroid: np.ndarray  # x, y
-    velocity: np.ndarray  # centroid pixels per frame relative to the background (smoothed), NaN when unknown
-    shape: np.ndarray  # bool crop of the last whole view of the object, at the flow's size
-    origin: np.ndarray  # x, y of the crop in the flow's pixels
+    shape: np.ndarray  # bool crop of the last whole view, in pixels of the flow's size
+    origin: np.ndarray  # x, y of the crop's corner, pixels of the flow's size
     held_area: float  # pixels of that view
+    velocity: np.ndarray = field(default_factory=lambda: np.full(2, np.nan))  # relative to the background, px/frame
+    shape_shift: np.ndarray = field(default_factory=lambda: np.zeros(2))  # predicted motion since the view
+    drift: np.ndarray = field(default_factory=lambda: np.zeros(2))  # predicted motion since last seen
     whole: bool = True  # the last view was whole (not cut by another object)
-    shape_shift: np.ndarray = field(default_factory=lambda: np.zeros(2))  # predicted motion since the shape was seen
-    drift: np.ndarray = field(default_factory=lambda: np.zeros(2))  # predicted motion since the track was seen
     world_centroid: np.ndarray | None = None
     stamp: float | None = None
     world: int = 0
@@ -70,6 +72,38 @@ class _Track:
     @property
     def diagonal(self) -> float:
         return float(np.hypot(*(self.box[2:] - self.box[:2])))
+
+
+@dataclass
+class _Frame:
+    """What one update works on."""
+
+    labels: np.ndarray  # [H, W] int32 connected components of the mask
+    labels_small: np.ndarray  # [h, w] the same at the flow's size
+    segments: Segments
+    to_full: np.ndarray  # (x, y) pixels of the frame per pixel of the flow's size
+    segment_map: np.ndarray | None = None  # [H, W] segment labels, made when needed (a split, 3D points)
+    _segment_small: np.ndarray | None = None
+
+    def segment_small(self) -> np.ndarray:
+        """Segment labels at the flow's size."""
+        if self._segment_small is None:
+            self._segment_small = (self.segments.segment_of[self.labels_small] if self.segment_map is None else
+                                   cv2.resize(self.segment_map, self.labels_small.shape[::-1], interpolation=cv2.INTER_NEAREST))
+        return self._segment_small
+
+    def per_pixel(self, table: np.ndarray) -> np.ndarray:
+        """``table[segment label]`` of every pixel of the frame."""
+        if self.segment_map is None:  # one look-up from the component labels
+            return relabel(self.labels, table[self.segments.segment_of])
+        return relabel(self.segment_map, table)
+
+    def full_segments(self) -> np.ndarray:
+        """Segment labels at the frame's size; made editable (a split changes it, and then the small map)."""
+        if self.segment_map is None:
+            self.segment_map = relabel(self.labels, self.segments.segment_of)
+        self._segment_small = None
+        return self.segment_map
 
 
 class InstanceTracker:
@@ -119,61 +153,56 @@ class InstanceTracker:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or mask.shape != image.shape[:2]:
             raise InputError(f"instances need a uint8 RGB frame and a mask of its size, got {image.shape} {image.dtype} "
                              f"and {mask.shape}")
-        self._frame += 1
         gray = self._flow.prepare(image)
         if self._gray is not None and self._gray.shape != gray.shape:
             self.reset()
-            self._frame = 0
+        self._frame += 1
         backward = self._flow(gray, self._gray) if self._gray is not None else None
         self._gray = gray
+        frame = self._segment(mask, backward)
+        for track in self._tracks.values():
+            step = self._background + np.nan_to_num(track.velocity)
+            track.shape_shift, track.drift = track.shape_shift + step, track.drift + step
+        self._crossing = set()
+        overlap = None
+        if self._tracks:
+            carried = self._carry(frame)
+            overlap = overlap_table(frame.segment_small(), carried, frame.segments.count, len(self._carried))
+            if self._split_crossings(frame, carried, overlap):
+                overlap = overlap_table(frame.segment_small(), carried, frame.segments.count, len(self._carried))
+        owner = self._associate(frame.segments, overlap)
+        return self._finish(frame, owner, stamp, points, pose, world)
+
+    def _segment(self, mask: np.ndarray, backward: np.ndarray | None) -> _Frame:
+        """Components, their motion and the background's (from the flow back to the previous frame), segments."""
         labels, stats, centroids = components(mask)
         height, width = mask.shape
         self._diagonal = frame_scale(height, width)[1]
-        small_size = (gray.shape[1], gray.shape[0])
+        small_size = (self._gray.shape[1], self._gray.shape[0])
         to_full = np.array([width / small_size[0], height / small_size[1]])
         labels_small = cv2.resize(labels, small_size, interpolation=cv2.INTER_NEAREST)
         motion = None
         self._background = np.zeros(2)
         if backward is not None:
-            motion = -mean_motion(labels_small, backward, len(stats) - 1)[0] * to_full
+            motion = -mean_motion(labels_small, backward, len(stats) - 1) * to_full
             self._background = np.nan_to_num(motion[0])
-        segments = group_components(labels, stats, centroids, self.config, motion)
-        segment_map = segments.segment_of[labels]
-        self._predict_motion()
-        carried = self._carry(to_full, labels_small.shape) if self._tracks else None
-        self._crossing = set()
-        if carried is not None:
-            self._split_crossings(segments, segment_map, carried, small_size)
-        segment_small = cv2.resize(segment_map, small_size, interpolation=cv2.INTER_NEAREST)
-        segment_motion = None
-        if backward is not None:
-            segment_motion = -mean_motion(segment_small, backward, segments.count)[0] * to_full
-        owner = self._associate(segments, segment_small, segment_motion, carried)
-        return self._finish(segments, segment_map, segment_small, owner, to_full, stamp, points, pose, world)
+        segments = group_components(stats, centroids, self.config, (height, width), motion)
+        return _Frame(labels, labels_small, segments, to_full)
 
-    def _predict_motion(self) -> None:
-        """Move every track's prediction by this frame's background motion plus its own velocity."""
-        for track in self._tracks.values():
-            step = self._background + np.nan_to_num(track.velocity)
-            track.shape_shift = track.shape_shift + step
-            track.drift = track.drift + step
-
-    def _carry(self, to_full: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """Every remembered track's last whole view at its predicted place in this frame, as slots
-        (pixels of the flow's size); where views meet, the larger object is taken to be in front."""
+    def _carry(self, frame: _Frame) -> np.ndarray:
+        """Every remembered track's last whole view at its predicted place, as slots at the flow's size;
+        where views meet, the larger object is taken to be in front."""
         self._carried = sorted(self._tracks.values(), key=lambda track: track.held_area)
-        carried = np.zeros(size, np.uint16)
+        carried = np.zeros(frame.labels_small.shape, np.uint16)
         for slot, track in enumerate(self._carried, start=1):
-            paint(carried, track.shape, track.origin + np.rint(track.shape_shift / to_full).astype(int), slot)
+            paint(carried, track.shape, track.origin + np.rint(track.shape_shift / frame.to_full).astype(int), slot)
         return carried
 
-    def _split_crossings(self, segments: Segments, segment_map: np.ndarray, carried: np.ndarray, small_size: tuple[int, int]) -> None:
-        """Split, in place, each segment that covers several carried tracks that move differently."""
-        tracks = self._carried
+    def _split_crossings(self, frame: _Frame, carried: np.ndarray, overlap: np.ndarray) -> bool:
+        """Split each segment that covers several carried tracks moving differently; whether any was."""
+        segments = frame.segments
         if segments.count == 0:
-            return
-        segment_small = cv2.resize(segment_map, small_size, interpolation=cv2.INTER_NEAREST)
-        overlap = overlap_table(segment_small, carried, segments.count, len(tracks))
+            return False
         predicted = overlap[:, 1:].sum(axis=0)
         owner = overlap[1:, 1:].argmax(axis=0) + 1
         speed_limit = self.config.merge_speed * self._diagonal
@@ -181,53 +210,22 @@ class InstanceTracker:
         for segment in range(1, segments.count + 1):
             share = overlap[segment, 1:] >= np.maximum(self.config.split_share * predicted, 1)
             claims = np.flatnonzero(share & (owner == segment))
-            velocities = np.array([tracks[slot].velocity for slot in claims])
-            if len(claims) < 2 or not _move_differently(velocities, speed_limit):
+            if len(claims) < 2 or not _move_differently(np.array([self._carried[k].velocity for k in claims]), speed_limit):
                 continue
             if carried_full is None:
-                carried_full = cv2.resize(carried, segment_map.shape[::-1], interpolation=cv2.INTER_NEAREST)
-            self._crossing.update(tracks[slot].id for slot in claims)
-            self._split(segments, segment_map, carried_full, segment, claims + 1)
+                carried_full = cv2.resize(carried, frame.labels.shape[::-1], interpolation=cv2.INTER_NEAREST)
+            self._crossing.update(self._carried[k].id for k in claims)
+            _split(segments, frame.full_segments(), carried_full, segment, claims + 1)
+        return carried_full is not None
 
-    def _split(self, segments: Segments, segment_map: np.ndarray, carried_full: np.ndarray, segment: int,
-               slots: np.ndarray) -> None:
-        x0, y0, x1, y1 = segments.box[segment].astype(int)
-        window = (slice(y0, y1), slice(x0, x1))
-        region = segment_map[window] == segment
-        seeds = np.where(region & np.isin(carried_full[window], slots), carried_full[window], 0)
-        parts = nearest_seed(region, seeds)
-        labels = [segment] + [segments.count + k for k in range(1, len(slots))]
-        crop = segment_map[window]
-        stats = []
-        for slot, label in zip(slots, labels):
-            inside = parts == slot
-            crop[inside] = label
-            ys, xs = np.nonzero(inside)
-            if len(xs):
-                stats.append((len(xs), [xs.min() + x0, ys.min() + y0, xs.max() + x0 + 1, ys.max() + y0 + 1],
-                              [xs.mean() + x0, ys.mean() + y0]))
-            else:
-                stats.append((0, [0, 0, 0, 0], [np.nan, np.nan]))
-        areas, boxes, centres = (np.array(column, np.float64) for column in zip(*stats))
-        segments.area = np.concatenate([segments.area, areas[1:]])
-        segments.box = np.concatenate([segments.box, boxes[1:]])
-        segments.centroid = np.concatenate([segments.centroid, centres[1:]])
-        segments.area[segment], segments.box[segment], segments.centroid[segment] = areas[0], boxes[0], centres[0]
-
-    def _associate(self, segments: Segments, segment_small: np.ndarray, segment_motion: np.ndarray | None,
-                   carried: np.ndarray | None) -> np.ndarray:
+    def _associate(self, segments: Segments, overlap: np.ndarray | None) -> np.ndarray:
         """The track id of each segment label (index 0: background, 0); new tracks are born here."""
         owner = np.zeros(segments.count + 1, np.int64)
         matched: set[int] = set()
-        overlap = None
-        speed_limit = self.config.merge_speed * self._diagonal
-        if carried is not None:
-            tracks = self._carried
-            overlap = overlap_table(segment_small, carried, segments.count, len(tracks))
-            iou = iou_table(overlap)
-            for row, col in assign(1.0 - iou, 1.0 - self.config.min_iou):
-                owner[row + 1] = tracks[col].id
-                matched.add(tracks[col].id)
+        if overlap is not None:
+            for row, col in assign(1.0 - iou_table(overlap), 1.0 - self.config.min_iou):
+                owner[row + 1] = self._carried[col].id
+                matched.add(self._carried[col].id)
         waiting = [track for track in self._tracks.values() if track.id not in matched]
         free = np.flatnonzero(owner[1:] == 0) + 1
         free = free[segments.area[free] > 0]
@@ -236,30 +234,30 @@ class InstanceTracker:
             for row, col in assign(cost, 1.0):
                 owner[free[row]] = waiting[col].id
         if overlap is not None:
-            self._join_fragments(owner, overlap, segment_motion, speed_limit, self._carried)
+            self._join_fragments(owner, overlap, segments)
         for segment in np.flatnonzero(owner[1:] == 0) + 1:
             if segments.area[segment] > 0:
                 owner[segment] = self._new_id()
         return owner
 
-    def _join_fragments(self, owner: np.ndarray, overlap: np.ndarray, segment_motion: np.ndarray | None,
-                        speed_limit: float, tracks: list[_Track]) -> None:
-        """Unmatched segments that lie mostly in a matched track's warped mask and move like it join it."""
-        areas = overlap[:, :].sum(axis=1)
+    def _join_fragments(self, owner: np.ndarray, overlap: np.ndarray, segments: Segments) -> None:
+        """Unmatched segments lying mostly in a matched track's carried view and moving like it join it."""
+        sizes = overlap.sum(axis=1)
+        speed_limit = self.config.merge_speed * self._diagonal
         for segment in np.flatnonzero(owner[1:] == 0) + 1:
             slot = int(overlap[segment, 1:].argmax())
-            track_id = tracks[slot].id
-            if overlap[segment, slot + 1] < FRAGMENT_SHARE * areas[segment] or track_id not in owner:
+            track_id = self._carried[slot].id
+            if overlap[segment, slot + 1] < FRAGMENT_SHARE * sizes[segment] or track_id not in owner:
                 continue
-            partners = np.flatnonzero(owner == track_id)
-            if segment_motion is None or np.linalg.norm(segment_motion[segment] - segment_motion[partners[0]]) <= speed_limit:
+            partner = np.flatnonzero(owner == track_id)[0]
+            difference = np.linalg.norm(segments.motion[segment] - segments.motion[partner])
+            if not difference > speed_limit:  # NaN (motion unknown) joins
                 owner[segment] = track_id
 
     def _distance_cost(self, track: _Track, segments: Segments, segment: int) -> float:
         """Distance of a segment from a track's predicted centroid, in gate radii (>= 1: no match)."""
-        predicted = track.centroid + track.drift
         radius = max(self.config.gate * track.diagonal, self.config.merge_gap * self._diagonal)
-        return float(np.linalg.norm(segments.centroid[segment] - predicted) / radius)
+        return float(np.linalg.norm(segments.centroid[segment] - track.centroid - track.drift) / radius)
 
     def _new_id(self) -> int:
         while self._next_id in self._tracks:
@@ -268,51 +266,32 @@ class InstanceTracker:
         self._next_id = self._next_id % MAX_ID + 1
         return new
 
-    def _finish(self, segments: Segments, segment_map: np.ndarray, segment_small: np.ndarray, owner: np.ndarray,
-                to_full: np.ndarray, stamp: float | None, points: np.ndarray | None, pose: np.ndarray | None,
-                world: int) -> InstanceFrame:
+    def _finish(self, frame: _Frame, owner: np.ndarray, stamp: float | None, points: np.ndarray | None,
+                pose: np.ndarray | None, world: int) -> InstanceFrame:
         """Update the tracks from this frame's assignment; build the frame's result."""
+        segments = frame.segments
         visible = sorted({int(track_id) for track_id in owner[1:] if track_id})
         slot_of = {track_id: slot for slot, track_id in enumerate(visible, start=1)}
-        segment_slot = np.array([slot_of.get(int(track_id), 0) for track_id in owner], np.int64)
-        area = np.bincount(segment_slot, weights=segments.area, minlength=len(visible) + 1)
-        centroid = np.stack([np.bincount(segment_slot, weights=np.nan_to_num(segments.centroid[:, axis]) * segments.area,
-                                         minlength=len(visible) + 1) for axis in (0, 1)], axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            centroid /= area[:, None]
-        box = np.empty((len(visible) + 1, 4))
-        box[:, :2], box[:, 2:] = np.inf, -np.inf
-        present = segments.area > 0
-        np.minimum.at(box[:, 0], segment_slot[present], segments.box[present, 0])
-        np.minimum.at(box[:, 1], segment_slot[present], segments.box[present, 1])
-        np.maximum.at(box[:, 2], segment_slot[present], segments.box[present, 2])
-        np.maximum.at(box[:, 3], segment_slot[present], segments.box[present, 3])
-        slot_of_segment = segment_slot.astype(np.uint16)
-        ids = np.array([0, *visible], np.uint16)[slot_of_segment][segment_map]
+        segment_slot = np.array([slot_of.get(int(track_id), 0) for track_id in owner], np.int32)
+        area, box, centroid = _slot_stats(segments, segment_slot, len(visible))
+        ids = frame.per_pixel(np.array([0, *visible], np.uint16)[segment_slot])
+        slot_small = segment_slot.astype(np.uint16)[frame.segment_small()]
         centres_3d = None
         if points is not None and pose is not None:
-            centres_3d = camera_centroids(slot_of_segment[segment_map], points, pose, len(visible))
-        slot_small = slot_of_segment[segment_small]
+            centres_3d = camera_centroids(frame.per_pixel(segment_slot), points, pose, len(visible))
         objects = []
         for slot, track_id in enumerate(visible, start=1):
-            track = self._tracks.get(track_id)
-            lo = np.floor(box[slot, :2] / to_full).astype(int)
-            hi = np.ceil(box[slot, 2:] / to_full).astype(int)
+            lo = np.floor(box[slot, :2] / frame.to_full).astype(int)
+            hi = np.ceil(box[slot, 2:] / frame.to_full).astype(int)
             view = slot_small[lo[1] : hi[1], lo[0] : hi[0]] == slot
+            track = self._tracks.get(track_id)
             if track is None:
-                track = self._tracks[track_id] = _Track(track_id, self._frame, box[slot], centroid[slot], np.full(2, np.nan),
-                                                        view, lo, area[slot])
+                track = self._tracks[track_id] = _Track(track_id, self._frame, box[slot], centroid[slot], view, lo, area[slot])
             else:
-                whole = track_id not in self._crossing or abs(area[slot] / track.held_area - 1) <= WHOLE_CHANGE
-                if whole and track.whole and track.last_seen == self._frame - 1:
-                    track.velocity = _smoothed(track.velocity, centroid[slot] - track.centroid - self._background)
-                if whole:
-                    track.shape, track.origin, track.held_area = view, lo, area[slot]
-                    track.shape_shift = np.zeros(2)
-                track.whole = whole
+                self._observe(track, view, lo, area[slot], centroid[slot])
             track.last_seen, track.box, track.centroid, track.drift = self._frame, box[slot], centroid[slot], np.zeros(2)
-            objects.append(self._object(track, int(area[slot]), self._background,
-                                        None if centres_3d is None else centres_3d[slot], stamp, pose, world))
+            centre_3d = None if centres_3d is None else centres_3d[slot]
+            objects.append(self._object(track, int(area[slot]), centre_3d, stamp, pose, world))
         ended = [track_id for track_id, track in self._tracks.items() if self._frame - track.last_seen > self.config.memory]
         for track_id in ended:
             del self._tracks[track_id]
@@ -320,13 +299,24 @@ class InstanceTracker:
         self._visible = set(visible)
         return InstanceFrame(ids, objects, vanished, sorted(ended))
 
-    @staticmethod
-    def _object(track: _Track, area: int, background: np.ndarray, centre_3d: np.ndarray | None, stamp: float | None,
+    def _observe(self, track: _Track, view: np.ndarray, origin: np.ndarray, area: float, centroid: np.ndarray) -> None:
+        """A seen track's velocity and view; both held while it is cut by a crossing."""
+        whole = track.id not in self._crossing or abs(area / track.held_area - 1) <= WHOLE_CHANGE
+        if whole and track.whole and track.last_seen == self._frame - 1:
+            latest = centroid - track.centroid - self._background
+            finite = np.isfinite(track.velocity).all()
+            track.velocity = VELOCITY_SMOOTHING * track.velocity + (1 - VELOCITY_SMOOTHING) * latest if finite else latest
+        if whole:
+            track.shape, track.origin, track.held_area, track.shape_shift = view, origin, area, np.zeros(2)
+        track.whole = whole
+
+    def _object(self, track: _Track, area: int, centre_3d: np.ndarray | None, stamp: float | None,
                 pose: np.ndarray | None, world: int) -> InstanceObject:
         x0, y0, x1, y1 = (int(value) for value in track.box)
+        velocity = track.velocity + self._background
         result = InstanceObject(track.id, (x0, y0, x1 - x0, y1 - y0), area,
                                 (float(track.centroid[0]), float(track.centroid[1])),
-                                _pair(track.velocity + background) if np.isfinite(track.velocity).all() else None)
+                                (float(velocity[0]), float(velocity[1])) if np.isfinite(velocity).all() else None)
         if centre_3d is None or pose is None or not np.isfinite(centre_3d).all():
             track.world_centroid = None
             return result
@@ -334,10 +324,59 @@ class InstanceTracker:
         world_centroid = to_world(centre_3d, pose)
         if (track.world_centroid is not None and track.world == world and stamp is not None and track.stamp is not None
                 and stamp > track.stamp):
-            result.velocity_3d = tuple(float(v) for v in camera_velocity(track.world_centroid, world_centroid,
-                                                                          stamp - track.stamp, pose))
+            moved = camera_velocity(track.world_centroid, world_centroid, stamp - track.stamp, pose)
+            result.velocity_3d = tuple(float(value) for value in moved)
         track.world_centroid, track.stamp, track.world = world_centroid, stamp, world
         return result
+
+
+def _split(segments: Segments, segment_map: np.ndarray, carried_full: np.ndarray, segment: int, slots: np.ndarray) -> None:
+    """Split ``segment`` in place between carried ``slots``: each pixel to the nearest carried view."""
+    x0, y0, x1, y1 = segments.box[segment].astype(int)
+    crop = segment_map[y0:y1, x0:x1]
+    region = crop == segment
+    seeds = np.where(region & np.isin(carried_full[y0:y1, x0:x1], slots), carried_full[y0:y1, x0:x1], 0)
+    parts = nearest_seed(region, seeds)
+    labels = [segment] + [segments.count + k for k in range(1, len(slots))]
+    stats = []
+    for slot, label in zip(slots, labels):
+        inside = parts == slot
+        crop[inside] = label
+        ys, xs = np.nonzero(inside)
+        if len(xs):
+            stats.append((len(xs), [xs.min() + x0, ys.min() + y0, xs.max() + x0 + 1, ys.max() + y0 + 1],
+                          [xs.mean() + x0, ys.mean() + y0]))
+        else:
+            stats.append((0, [0, 0, 0, 0], [np.nan, np.nan]))
+    areas, boxes, centres = (np.array(column, np.float64) for column in zip(*stats))
+    motion = np.repeat(segments.motion[segment][None], len(slots) - 1, axis=0)
+    segments.area[segment], segments.box[segment], segments.centroid[segment] = areas[0], boxes[0], centres[0]
+    segments.extend(areas[1:], boxes[1:], centres[1:], motion)
+
+
+def _slot_stats(segments: Segments, segment_slot: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Area, box and centroid of each slot 1..count, from the segments it is made of."""
+    area = np.bincount(segment_slot, weights=segments.area, minlength=count + 1)
+    weighted = np.nan_to_num(segments.centroid) * segments.area[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centroid = np.stack([np.bincount(segment_slot, weights=weighted[:, axis], minlength=count + 1) for axis in (0, 1)],
+                            axis=1) / area[:, None]
+    box = np.empty((count + 1, 4))
+    box[:, :2], box[:, 2:] = np.inf, -np.inf
+    present = segments.area > 0
+    for axis in (0, 1):
+        np.minimum.at(box[:, axis], segment_slot[present], segments.box[present, axis])
+        np.maximum.at(box[:, axis + 2], segment_slot[present], segments.box[present, axis + 2])
+    return area, box, centroid
+
+
+def relabel(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``table[labels]`` for a label map; OpenCV's look-up table when the labels fit 8 bits (faster)."""
+    if len(table) <= 256 and table.dtype in (np.uint8, np.uint16, np.int16, np.int32, np.float32):
+        padded = np.zeros(256, table.dtype)
+        padded[: len(table)] = table
+        return cv2.LUT(labels.astype(np.uint8), padded)
+    return np.take(table, labels)
 
 
 def paint(canvas: np.ndarray, shape: np.ndarray, origin: np.ndarray, value: int) -> None:
@@ -349,15 +388,6 @@ def paint(canvas: np.ndarray, shape: np.ndarray, origin: np.ndarray, value: int)
     if bottom > top and right > left:
         inside = shape[top - y0 : bottom - y0, left - x0 : right - x0]
         canvas[top:bottom, left:right][inside] = value
-
-
-def _pair(values: np.ndarray) -> tuple[float, float]:
-    return float(values[0]), float(values[1])
-
-
-def _smoothed(previous: np.ndarray, latest: np.ndarray) -> np.ndarray:
-    """Exponential smoothing of a velocity (the latest alone while there is none before it)."""
-    return latest if not np.isfinite(previous).all() else VELOCITY_SMOOTHING * previous + (1 - VELOCITY_SMOOTHING) * latest
 
 
 def _move_differently(velocities: np.ndarray, limit: float) -> bool:
