@@ -7,14 +7,12 @@ homographies). ``profile`` lines average draw + apply over ``--clips`` clip gene
 official probabilities. The augmentations run in the data-loader workers, one torch thread each.
 Example::
 
-    .venv/bin/python benchmarks/bench_augment.py --frames 12 --size 518 --repeat 5
+    .venv/bin/python -m benchmarks.bench_augment --frames 12 --size 518 --repeat 5
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,18 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.data import davis_root, frame_files
+from geomotion_core.train.augment import JitterAugmentation, SemanticStyle, TriViewAugmentation, apply_plan
+from geomotion_core.train.sampling import clip_rng
+from geomotion_core.train.transforms import load_clip
 
-from geomotion_core.train.augment import (  # noqa: E402
-    JitterAugmentation,
-    SemanticStyle,
-    TriViewAugmentation,
-    apply_plan,
-)
-from geomotion_core.train.sampling import clip_rng  # noqa: E402
-from geomotion_core.train.transforms import load_clip  # noqa: E402
-
-SHARED = Path(os.environ.get("GEOMOTION_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 STANDARD = (1.0, 0.0, 0.0)  # view probabilities: always the standard view
 VIEWS = {
     "flip": TriViewAugmentation(flip_probability=1.0, view_probabilities=STANDARD, standard_jitter_probability=0.0),
@@ -57,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--clips", type=int, default=20, help="draws averaged per profile")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (a loader worker has 1)")
-    parser.add_argument("--davis", type=Path, default=SHARED / "data" / "DAVIS2016")
+    parser.add_argument("--davis", type=Path, default=davis_root(), help="DAVIS 2016 folder (default: %(default)s)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     return parser.parse_args(argv)
 
@@ -75,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     sequence = "car-shadow"
-    frame_paths = sorted((args.davis / "JPEGImages" / "480p" / sequence).glob("*.jpg"))[: args.frames]
-    mask_paths = [args.davis / "Annotations" / "480p" / sequence / f"{p.stem}.png" for p in frame_paths]
+    frame_paths, mask_paths = (paths[: args.frames] for paths in frame_files(args.davis, sequence))
     frames, masks = load_clip(frame_paths, mask_paths, args.size, "center")
     frames, masks = torch.from_numpy(frames), torch.from_numpy(masks.astype(np.uint8))
     shape = tuple(frames.shape[:3])

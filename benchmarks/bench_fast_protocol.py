@@ -1,8 +1,8 @@
 """What the fast official protocol costs in masks: `segment --protocol eval --precision bf16` against
-the exact one (fp32), on the shared DAVIS sequences.
+the exact one (fp32), on the DAVIS sequences (``benchmarks.data``).
 
-    .venv/bin/python benchmarks/bench_fast_protocol.py                      # small reference model, DIS, CPU
-    .venv/bin/python benchmarks/bench_fast_protocol.py --preset official --random-weights --device cuda
+    .venv/bin/python -m benchmarks.bench_fast_protocol                      # small reference model, DIS, CPU
+    .venv/bin/python -m benchmarks.bench_fast_protocol --preset official --random-weights --device cuda
 
 Both runs segment each sequence with GeoMotion's eval.py protocol (4 interleaved groups, threshold
 0.1; the official preset adds SAM2, whose image encoder runs in bf16 on CUDA in both). Reported per
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -23,19 +22,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench_segment import preset_options
+from benchmarks.bench_segment import preset_options
+from benchmarks.data import read_masks, require_davis
+from benchmarks.random_weights import random_weights_home
 from geomotion_core.backends import build_backend
 from geomotion_core.eval.metrics import jaccard
 from geomotion_core.pipeline import segment_to_folder
-from random_weights import random_weights_home
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("GEOMOTION_SHARED", REPO.parent / "shared"))
-DAVIS = SHARED / "data" / "DAVIS2016"
 
 
-def read_masks(folder: Path, names: list[str]) -> np.ndarray:
-    """``[N, H, W]`` boolean masks ``folder/<name>.png`` (non-zero = moving)."""
+def read_predictions(folder: Path, names: list[str]) -> np.ndarray:
+    """``[N, H, W]`` boolean masks ``folder/<name>.png`` (non-zero = moving) written by a run."""
     return np.stack([np.asarray(Image.open(folder / f"{name}.png")) > 0 for name in names])
 
 
@@ -55,18 +51,18 @@ def build_refiner(options):
                                   Sam2RefinerOptions(fallback_threshold=options.mask_threshold))
 
 
-def run_sequence(sequence: str, runs: dict[str, tuple], refiner, folder: Path) -> dict[str, object]:
+def run_sequence(davis: Path, sequence: str, runs: dict[str, tuple], refiner, folder: Path) -> dict[str, object]:
     """Segment ``sequence`` with each ``label -> (options, backend)`` and compare the masks."""
-    source = DAVIS / "JPEGImages" / "480p" / sequence
+    source = davis / "JPEGImages" / "480p" / sequence
     results = {}
     for label, (options, backend) in runs.items():
         summary = segment_to_folder(source, folder / label, options, backend=backend, refiner=refiner)
         processing = sum(s for stage, s in summary.stage_seconds.items() if stage != "load")
         results[label] = {"summary": summary, "seconds_per_frame": processing / summary.frames}
     names = sorted(path.stem for path in (folder / "exact" / "masks").glob("*.png"))
-    exact = read_masks(folder / "exact" / "masks", names)
-    fast = read_masks(folder / "fast" / "masks", names)
-    truth = read_masks(DAVIS / "Annotations" / "480p" / sequence, names)
+    exact = read_predictions(folder / "exact" / "masks", names)
+    fast = read_predictions(folder / "fast" / "masks", names)
+    truth = read_masks(davis, sequence, count=len(names))
     iou = agreement(fast, exact)
     j_exact, j_fast = float(jaccard(exact, truth).mean()), float(jaccard(fast, truth).mean())
     return {
@@ -86,8 +82,7 @@ def run_sequence(sequence: str, runs: dict[str, tuple], refiner, folder: Path) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=("small", "official"), default="small")
-    parser.add_argument("--sequences", default=",".join((DAVIS / "ImageSets" / "dev.txt").read_text().split()),
-                        help="comma-separated DAVIS sequences (default: the shared dev set)")
+    parser.add_argument("--sequences", help="comma-separated DAVIS sequences (default: ImageSets/dev.txt)")
     parser.add_argument("--frames", type=int, default=16, help="frames per sequence (default: %(default)s)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--engine", default="torch", help="engine of the fast run (torch or tensorrt)")
@@ -95,6 +90,8 @@ def main() -> None:
                         help="official preset without weight files: random network, RAFT and SAM2 weights")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
     args = parser.parse_args()
+    davis = require_davis()
+    sequences = args.sequences.split(",") if args.sequences else (davis / "ImageSets" / "dev.txt").read_text().split()
 
     base = preset_options(args.preset, args.device, args.random_weights)
     exact = replace(base, protocol="eval", max_frames=args.frames, overlay=False)
@@ -102,16 +99,15 @@ def main() -> None:
     fast = replace(exact, backend=replace(base.backend, precision="bf16", engine=args.engine))
     stand_ins = random_weights_home() if args.random_weights and args.preset == "official" else contextlib.nullcontext()
     rows = []
-    sequences = args.sequences.split(",")
     with stand_ins, tempfile.TemporaryDirectory() as folder:
         refiner = build_refiner(exact)
         runs = {label: (options, build_backend(options.backend)) for label, options in (("exact", exact), ("fast", fast))}
         for label, (options, backend) in runs.items():  # warm-up: lazy initialisation, kernel choice, engines
             warmup = replace(options, max_frames=min(4, args.frames))
-            segment_to_folder(DAVIS / "JPEGImages" / "480p" / sequences[0], Path(folder) / f"warmup-{label}", warmup,
+            segment_to_folder(davis / "JPEGImages" / "480p" / sequences[0], Path(folder) / f"warmup-{label}", warmup,
                               backend=backend, refiner=refiner)
         for sequence in sequences:
-            rows.append(run_sequence(sequence, runs, refiner, Path(folder) / sequence))
+            rows.append(run_sequence(davis, sequence, runs, refiner, Path(folder) / sequence))
     print(f"preset {args.preset}, device {args.device}, eval protocol, {args.frames} frames per sequence")
     print(f"{'sequence':<12}{'IoU mean':>9}{'IoU min':>9}{'J exact':>9}{'J fast':>9}{'dJ':>8}{'exact s/f':>10}{'fast s/f':>10}")
     for row in rows:

@@ -1,39 +1,36 @@
 """Optical-flow speed: milliseconds per frame pair for RAFT-large and OpenCV DIS.
 
-    .venv/bin/python benchmarks/bench_flow.py                        # 518x518, CPU, 4 pairs
-    .venv/bin/python benchmarks/bench_flow.py --device cuda --pairs 32 --batch-size 16
+    .venv/bin/python -m benchmarks.bench_flow                        # 518x518, CPU, 4 pairs
+    .venv/bin/python -m benchmarks.bench_flow --device cuda --pairs 32 --batch-size 16
 
 Frames are consecutive real DAVIS frames resized to the official 518x518 (random frames where the
-shared data are absent). RAFT uses the official C_T_SKHT_V2 weights from GEOMOTION_HOME when
+DAVIS data are absent, see ``benchmarks.data``). RAFT uses the official C_T_SKHT_V2 weights from GEOMOTION_HOME when
 present, otherwise random weights (same cost). One warm-up call precedes the timed calls.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from benchmarks.data import davis_root, read_frames
 from geomotion_core.flow import FlowEstimator
 from geomotion_core.flow.raft import RaftFlowEstimator
 from geomotion_core.weights import find_weight
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("GEOMOTION_SHARED", REPO.parent / "shared"))
 
 
 def load_frames(count: int, size: int, sequence: str) -> torch.Tensor:
     """``[count, 3, size, size]`` RGB in [0, 1]: DAVIS frames where available, else random."""
-    paths = sorted((SHARED / "data" / "DAVIS2016" / "JPEGImages" / "480p" / sequence).glob("*.jpg"))[:count]
-    if len(paths) < count:
+    if not davis_root().is_dir():
         return torch.rand(count, 3, size, size)
-    images = [cv2.resize(cv2.imread(str(p))[..., ::-1], (size, size), interpolation=cv2.INTER_LANCZOS4) for p in paths]
+    images = [cv2.resize(frame, (size, size), interpolation=cv2.INTER_LANCZOS4)
+              for frame in read_frames(davis_root(), sequence, count)]
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
 
 

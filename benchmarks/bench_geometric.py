@@ -4,11 +4,11 @@ For each sequence: J and F (official DAVIS definitions, every frame, 854x480) of
 masks, and frames/s of the whole per-frame work (grayscale, two DIS flows, fits, scores, masks,
 pose) at 854x480 and 640x480, next to the time of the two DIS flows alone, measured in the same run.
 
-    .venv/bin/python benchmarks/bench_geometric.py [--split tune|validate|all|none] [--data PATH]
+    .venv/bin/python -m benchmarks.bench_geometric [--split tune|validate|all|none] [--data PATH]
                                                    [--root PATH ...] [--sequences a,b]
                                                    [--set NAME=VALUE ...] [--speed-frames N] [--rounds K]
 
-``--split`` picks the shared tune / validate sequences (``../shared/data/README.md``: tune =
+``--split`` picks the tune / validate sequences of the data folder (``benchmarks.data``; tune =
 ``DAVIS2016/ImageSets/dev.txt`` + ``DAVIS2016_extra/ImageSets/tune.txt``, validate =
 ``DAVIS2016_extra/ImageSets/validate.txt``); every ``--root`` adds all sequences of another
 DAVIS-layout folder as its own group. ``--sequences`` keeps only the named ones. The table has one
@@ -25,13 +25,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.data import DAVIS, data_root, read_frames, read_masks
 from geomotion_core.cli.segment import parse_settings
+from geomotion_core.eval.datasets import ALL_FOLDERS, benchmark_sequences
 from geomotion_core.eval.metrics import batch_scores
 from geomotion_core.flow.dis import DISFlow
 from geomotion_core.geometric import GeometricBackend, GeometricConfig
 
-DEFAULT_DATA = Path(os.environ.get("GEOMOTION_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
-DEFAULT_DAVIS = DEFAULT_DATA / "DAVIS2016"
 SEQUENCES = ("blackswan", "camel", "car-shadow", "libby")
 SPLITS = {  # split -> (root below the data folder, sequence list inside it)
     "tune": (("DAVIS2016", "ImageSets/dev.txt"), ("DAVIS2016_extra", "ImageSets/tune.txt")),
@@ -40,7 +40,7 @@ SPLITS = {  # split -> (root below the data folder, sequence list inside it)
 
 
 def split_sequences(data: Path, split: str) -> list[tuple[str, Path, str]]:
-    """``(group, root, sequence)`` of the shared ``split`` (tune, validate, all or none)."""
+    """``(group, root, sequence)`` of the ``split`` (tune, validate, all or none) of the data folder."""
     groups = {"all": ("tune", "validate"), "none": ()}.get(split, (split,))
     return [
         (group, data / root, name)
@@ -52,19 +52,13 @@ def split_sequences(data: Path, split: str) -> list[tuple[str, Path, str]]:
 
 def root_sequences(root: Path) -> list[tuple[str, Path, str]]:
     """``(group, root, sequence)`` of every sequence of a DAVIS-layout folder (group: its name)."""
-    folders = sorted(path.name for path in (root / "JPEGImages" / "480p").iterdir() if path.is_dir())
-    return [(root.name, root, name) for name in folders]
+    sequences = benchmark_sequences("davis2016", root, sequence_list=ALL_FOLDERS).sequences
+    return [(root.name, root, sequence.name) for sequence in sequences]
 
 
 def read_sequence(root: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """RGB frames ``[N, H, W, 3]`` and boolean ground truth ``[N, H, W]`` of one sequence."""
-    images = sorted((root / "JPEGImages" / "480p" / name).glob("*.jpg"))
-    frames = np.stack([cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in images])
-    truth = np.stack([
-        cv2.imread(str(root / "Annotations" / "480p" / name / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE) > 0
-        for path in images
-    ])
-    return frames, truth
+    return read_frames(root, name), read_masks(root, name)
 
 
 def run_backend(backend: GeometricBackend, frames: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -93,8 +87,8 @@ def dis_seconds_per_frame(config: GeometricConfig, frames: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=("tune", "validate", "all", "none"), default="all",
-                        help="shared sequences to score (default: %(default)s)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder (default: %(default)s)")
+                        help="sequences of the data folder to score (default: %(default)s)")
+    parser.add_argument("--data", type=Path, default=data_root(), help="data folder (default: %(default)s)")
     parser.add_argument("--root", type=Path, action="append", default=[],
                         help="also score every sequence of this DAVIS-layout folder (repeatable)")
     parser.add_argument("--sequences", help="keep only these sequences (comma-separated)")
@@ -128,7 +122,7 @@ def main() -> None:
         print(f"{'mean ' + group:16s} {f'({len(scores)} sequences)':20s} {'':6s} {j_mean:6.3f} {f_mean:6.3f}")
     if args.speed_frames <= 0:
         return
-    first = read_sequence(DEFAULT_DAVIS, SEQUENCES[0])[0] if first is None else first
+    first = read_frames(args.data / DAVIS, SEQUENCES[0]) if first is None else first
     print(f"\n{'size':9s} {'frames/s':>8s} {'DIS ms':>7s} {'total ms':>8s} {'total/DIS':>9s} {'CPU ms':>7s}"
           f"  (best of {args.rounds} rounds)")
     for width, height in ((854, 480), (640, 480)):

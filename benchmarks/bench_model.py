@@ -4,7 +4,7 @@ Reports ms/frame and peak memory for every combination of the requested sizes, c
 precisions. The full grid (N in 1, 8, 16, 32; 518x518 and 294x518; fp32 and bf16 autocast) is
 meant for a GPU; on a CPU limit it, e.g.::
 
-    .venv/bin/python benchmarks/bench_model.py --frames 1,2 --sizes 224x224,518x518 --precision fp32
+    .venv/bin/python -m benchmarks.bench_model --frames 1,2 --sizes 224x224,518x518 --precision fp32
 
 ``--engine onnxruntime`` / ``tensorrt`` time the exported graphs (``geomotion export``; split encoder +
 decoder, the camera rotation projected in PyTorch) instead of the PyTorch model; ``tensorrt`` builds
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,10 +28,8 @@ from typing import Callable
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from geomotion_core.backend import ENGINES  # noqa: E402
-from geomotion_core.model import GeoMotion, GeoMotionConfig  # noqa: E402
+from geomotion_core.backend import ENGINES
+from geomotion_core.model import GeoMotion, GeoMotionConfig
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -9,9 +9,9 @@ spacing of consecutive masks (median gap, max/median, share within 1.5x of the m
 backend time per window and the issue-13 targets (p50 <= window time + 50 ms, p95 <= 2 x p50,
 every gap within 1.5x of the median), with the load average before and after.
 
-    .venv/bin/python benchmarks/bench_node.py                                # newest + latest, 640x480, 30 Hz
-    .venv/bin/python benchmarks/bench_node.py --modes newest --plot docs/images/node_latency.png
-    .venv/bin/python benchmarks/bench_node.py --seconds 20 --rate 15 -p window.size:=6
+    .venv/bin/python -m benchmarks.bench_node                                # newest + latest, 640x480, 30 Hz
+    .venv/bin/python -m benchmarks.bench_node --modes newest --plot docs/images/node_latency.png
+    .venv/bin/python -m benchmarks.bench_node --seconds 20 --rate 15 -p window.size:=6
 """
 from __future__ import annotations
 
@@ -28,11 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DAVIS = ROOT.parent / "shared" / "data" / "DAVIS2016"
+from benchmarks.data import REPOSITORY, davis_root, read_frames
+
 RUN_MAIN = "import sys; from geomotion_ros.node import main; sys.exit(main())"
 MODES = {  # node parameters of each mode
     "newest": ["policy:=newest", "window.size:=8", "window.stride:=1"],  # the node's default
@@ -42,8 +41,7 @@ MODES = {  # node parameters of each mode
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--davis", type=Path, default=Path(os.environ.get("GEOMOTION_DAVIS", DEFAULT_DAVIS)),
-                        help="DAVIS 2016 root (default: ../shared/data/DAVIS2016 or $GEOMOTION_DAVIS)")
+    parser.add_argument("--davis", type=Path, default=davis_root(), help="DAVIS 2016 folder (default: %(default)s)")
     parser.add_argument("--sequence", default="car-shadow")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
@@ -61,11 +59,7 @@ def parse_args() -> argparse.Namespace:
 
 def load_frames(root: Path, sequence: str, width: int, height: int) -> list[np.ndarray]:
     """The sequence forth and back (no cut from the last frame to the first)."""
-    paths = sorted((root / "JPEGImages" / "480p" / sequence).glob("*.jpg"))
-    if not paths:
-        sys.exit(f"no frames under {root / 'JPEGImages' / '480p' / sequence} (pass --davis)")
-    frames = [cv2.cvtColor(cv2.resize(cv2.imread(str(p)), (width, height), interpolation=cv2.INTER_AREA),
-                           cv2.COLOR_BGR2RGB) for p in paths]
+    frames = list(read_frames(root, sequence, size=(width, height)))
     return frames + frames[-2:0:-1]
 
 
@@ -109,7 +103,7 @@ def start_node(args: argparse.Namespace, mode: str, env: dict[str, str], log: IO
     entry = [script] if script else [sys.executable, "-c", RUN_MAIN]
     parameters = [f"backend:={args.backend}", "flow.method:=dis", "stream.end_after:=0.0", "diagnostics.period:=0.5",
                   *MODES[mode], *args.param]
-    command = entry + ["--ros-args", "--params-file", str(ROOT / "config" / "geomotion.yaml")]
+    command = entry + ["--ros-args", "--params-file", str(REPOSITORY / "config" / "geomotion.yaml")]
     for parameter in parameters:
         command += ["-p", parameter]
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -137,7 +131,8 @@ def run_mode(args: argparse.Namespace, mode: str, env: dict[str, str]) -> Run:
     load_before = os.getloadavg()
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", prefix=f"geomotion_node_{mode}_", delete=False)
     process = start_node(args, mode, env, log)
-    camera = subprocess.Popen([sys.executable, __file__, "--camera-only", *sys.argv[1:]], env=env)
+    camera = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_node", "--camera-only", *sys.argv[1:]],
+                              cwd=REPOSITORY, env=env)
     rclpy.init()
     recorder = rclpy.create_node("bench_recorder")
     arrivals: list[tuple[float, float]] = []
@@ -236,7 +231,7 @@ def main() -> int:
     args = parse_args()
     env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
            "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", str(random.randint(101, 200))),
-           "FASTDDS_DEFAULT_PROFILES_FILE": str(ROOT / "config" / "fastdds_shm.xml")}
+           "FASTDDS_DEFAULT_PROFILES_FILE": str(REPOSITORY / "config" / "fastdds_shm.xml")}
     os.environ.update(env)  # every process of the benchmark uses the same domain and profile
     if args.camera_only:
         return run_camera(args)

@@ -4,8 +4,8 @@ The prompts are the sequence's ground-truth masks at the network size (518x518),
 has a prompt and both passes propagate through the whole clip, as with a trained network. Without
 the SAM2 checkpoint, ``--random-weights`` times a randomly initialised Hiera-L (same cost).
 
-    .venv/bin/python benchmarks/bench_refine.py --device cuda --random-weights
-    .venv/bin/python benchmarks/bench_refine.py --device cpu --config configs/sam2.1/sam2.1_hiera_t.yaml \\
+    .venv/bin/python -m benchmarks.bench_refine --device cuda --random-weights
+    .venv/bin/python -m benchmarks.bench_refine --device cpu --config configs/sam2.1/sam2.1_hiera_t.yaml \\
         --checkpoint sam2.1_hiera_tiny.pt --frames 4
 """
 from __future__ import annotations
@@ -18,17 +18,17 @@ import cv2
 import numpy as np
 import torch
 
+from benchmarks.data import read_frames, read_masks, require_davis
+from benchmarks.random_weights import random_weights_home
 from geomotion_core.refine import Sam2Refiner
-from bench_geometric import DEFAULT_DAVIS, read_sequence
-from random_weights import random_weights_home
 
 NETWORK_SIZE = 518
 
 
 def read_clip(sequence: str, frames: int) -> tuple[np.ndarray, np.ndarray]:
     """RGB frames and ground-truth masks resized to the network size (as probabilities 0/1)."""
-    images, truth = read_sequence(DEFAULT_DAVIS, sequence)
-    images, truth = images[:frames], truth[:frames]
+    davis = require_davis()
+    images, truth = read_frames(davis, sequence, frames), read_masks(davis, sequence, frames)
     prompts = np.stack([
         cv2.resize(mask.view(np.uint8), (NETWORK_SIZE, NETWORK_SIZE), interpolation=cv2.INTER_NEAREST) for mask in truth
     ])

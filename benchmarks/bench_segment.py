@@ -1,8 +1,8 @@
 """Per-stage time per frame of `geomotion segment` on a real DAVIS sequence.
 
-    .venv/bin/python benchmarks/bench_segment.py                    # small reference model, DIS, CPU
-    .venv/bin/python benchmarks/bench_segment.py --preset official  # 518x518, RAFT, SAM2 (needs weights, GPU)
-    .venv/bin/python benchmarks/bench_segment.py --preset official --random-weights --device cuda
+    .venv/bin/python -m benchmarks.bench_segment                    # small reference model, DIS, CPU
+    .venv/bin/python -m benchmarks.bench_segment --preset official  # 518x518, RAFT, SAM2 (needs weights, GPU)
+    .venv/bin/python -m benchmarks.bench_segment --preset official --random-weights --device cuda
 
 ``--random-weights`` times the official pipeline without its weight files: random GeoMotion
 weights and random RAFT / SAM2 files in a temporary weights folder (see random_weights.py).
@@ -15,24 +15,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import platform
 import tempfile
 from pathlib import Path
 
 import torch
 
+from benchmarks.data import REFERENCE_DIR, require_davis
+from benchmarks.random_weights import random_weights_home
 from geomotion_core.backend import BackendOptions
 from geomotion_core.pipeline import SegmentOptions, segment_to_folder
-from random_weights import random_weights_home
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("GEOMOTION_SHARED", REPO.parent / "shared"))
 
 
 def preset_options(preset: str, device: str, random_weights: bool = False) -> SegmentOptions:
     if preset == "small":
-        small = SHARED / "reference" / "small"
+        small = REFERENCE_DIR / "small"
         backend = BackendOptions(model_config=str(small / "config.json"), checkpoint=str(small / "weights.safetensors"),
                                  flow="dis", size=70, device=device)
         return SegmentOptions(backend=backend, progress=False)
@@ -54,7 +51,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    source = SHARED / "data" / "DAVIS2016" / "JPEGImages" / "480p" / args.sequence
+    source = require_davis() / "JPEGImages" / "480p" / args.sequence
     options = preset_options(args.preset, args.device, args.random_weights)
     stand_ins = random_weights_home() if args.random_weights and args.preset == "official" else contextlib.nullcontext()
     with stand_ins, tempfile.TemporaryDirectory() as folder:

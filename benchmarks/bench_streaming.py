@@ -1,13 +1,12 @@
 """Throughput of the streaming engine and its own overhead next to the backend's.
 
-    .venv/bin/python benchmarks/bench_streaming.py                      # geometric backend, 640x480
-    .venv/bin/python benchmarks/bench_streaming.py --live-rate 30       # + a 30 Hz camera, newest policy
-    .venv/bin/python benchmarks/bench_streaming.py --live-rate 30 --live-policy latest --stride 4
-    .venv/bin/python benchmarks/bench_streaming.py --backend geomotion --model-config CONFIG.json \
+    .venv/bin/python -m benchmarks.bench_streaming                      # geometric backend, 640x480
+    .venv/bin/python -m benchmarks.bench_streaming --live-rate 30       # + a 30 Hz camera, newest policy
+    .venv/bin/python -m benchmarks.bench_streaming --live-rate 30 --live-policy latest --stride 4
+    .venv/bin/python -m benchmarks.bench_streaming --backend geomotion --model-config CONFIG.json \
         --random-weights --size 140 --torch-threads 1
 
-A DAVIS 2016 sequence from the shared data folder ($GEOMOTION_SHARED, else ../shared beside the
-checkout) is resized to the requested size and streamed through ``StreamingSegmenter``:
+A DAVIS 2016 sequence (found as ``benchmarks.data`` says) is resized to the requested size and streamed through ``StreamingSegmenter``:
 
 * offline (``every_frame``): frames/s over the whole sequence, time per frame in the backend and in
   the engine itself (admission copies, pose chaining, results);
@@ -22,31 +21,20 @@ import contextlib
 import os
 import threading
 import time
-from pathlib import Path
 
-import cv2
 import numpy as np
 
+from benchmarks.data import read_frames, require_davis
+from benchmarks.random_weights import random_weights_home
 from geomotion_core.backend import BACKENDS, FLOW_METHODS, PRECISIONS, BackendOptions, MotionBackend
 from geomotion_core.backends import build_backend
 from geomotion_core.streaming import StreamingConfig, StreamingSegmenter
-from random_weights import random_weights_home
-
-DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 def load_sequence(name: str, width: int, height: int, limit: int) -> list[np.ndarray]:
-    """RGB frames of one DAVIS 2016 sequence, resized to ``width`` x ``height``."""
-    shared = Path(os.environ.get("GEOMOTION_SHARED", DEFAULT_SHARED))
-    folder = shared / "data" / "DAVIS2016" / "JPEGImages" / "480p" / name
-    paths = sorted(folder.glob("*.jpg"))[:limit]
-    if not paths:
-        raise SystemExit(f"no frames in {folder} (set GEOMOTION_SHARED to the shared folder)")
-    frames = []
-    for path in paths:
-        bgr = cv2.resize(cv2.imread(str(path)), (width, height), interpolation=cv2.INTER_AREA)
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    return frames
+    """RGB frames of one DAVIS 2016 sequence (at most ``limit``), resized to ``width`` x ``height``."""
+    frames = read_frames(require_davis(), name, size=(width, height))
+    return list(frames[:limit])
 
 
 def bench_offline(backend: MotionBackend, frames: list[np.ndarray], config: StreamingConfig) -> None:

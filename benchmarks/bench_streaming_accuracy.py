@@ -1,4 +1,4 @@
-"""What the node's low-latency mode costs in accuracy: J and F of the weight-free backend on the shared
+"""What the node's low-latency mode costs in accuracy: J and F of the weight-free backend on the
 DAVIS tune / validate sequences, offline protocol next to the streaming modes.
 
 * ``offline``: every frame of a clip in one window (each frame scored against both neighbours, with
@@ -10,7 +10,7 @@ DAVIS tune / validate sequences, offline protocol next to the streaming modes.
 Frames are 854x480, J and F by the official DAVIS definitions over every frame, mean per sequence,
 then per split.
 
-    .venv/bin/python benchmarks/bench_streaming_accuracy.py [--split tune|validate|all] [--window 8]
+    .venv/bin/python -m benchmarks.bench_streaming_accuracy [--split tune|validate|all] [--window 8]
 """
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ import argparse
 import time
 
 import numpy as np
-from bench_geometric import DEFAULT_DATA, read_sequence, split_sequences
 
+from benchmarks.bench_geometric import read_sequence, split_sequences
+from benchmarks.data import data_root
 from geomotion_core.eval.metrics import batch_scores
 from geomotion_core.geometric import GeometricBackend
 from geomotion_core.streaming import StreamingConfig, StreamingSegmenter
@@ -49,7 +50,7 @@ def main() -> None:
     }
     scores: dict[tuple[str, str], list[tuple[float, float]]] = {}
     print(f"{'split':9s} {'sequence':20s} " + " ".join(f"{mode + ' J/F':>17s}" for mode in modes))
-    for group, root, name in split_sequences(DEFAULT_DATA, args.split):
+    for group, root, name in split_sequences(data_root(), args.split):
         frames, truth = read_sequence(root, name)
         row = []
         for mode, run in modes.items():

@@ -10,9 +10,9 @@ Presets (random network weights; the timing does not depend on them):
 Each timed step is the trainer's own optimiser step (clip loading, flow, forward, backward, clip,
 AdamW). The breakdown times one extra clip stage by stage. Examples::
 
-    .venv/bin/python benchmarks/bench_train.py
-    .venv/bin/python benchmarks/bench_train.py --preset official --flow raft --steps 10
-    .venv/bin/python benchmarks/bench_train.py --preset official --flow raft --random-weights
+    .venv/bin/python -m benchmarks.bench_train
+    .venv/bin/python -m benchmarks.bench_train --preset official --flow raft --steps 10
+    .venv/bin/python -m benchmarks.bench_train --preset official --flow raft --random-weights
 
 Peak memory: CUDA's peak allocated bytes on a GPU, the process's peak resident set on a CPU.
 """
@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import resource
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,15 +29,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.data import REFERENCE_DIR, davis_root
+from benchmarks.random_weights import random_weights_home
+from geomotion_core.train.config import TrainConfig
+from geomotion_core.train.trainer import Trainer
 
-from geomotion_core.train.config import TrainConfig  # noqa: E402
-from geomotion_core.train.trainer import Trainer  # noqa: E402
-from random_weights import random_weights_home  # noqa: E402
-
-SHARED = Path(os.environ.get("GEOMOTION_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 PRESETS = {
-    "small": {"model_config": str(SHARED / "reference" / "small" / "config.json"), "image_size": 56, "frames": 3},
+    "small": {"model_config": str(REFERENCE_DIR / "small" / "config.json"), "image_size": 56, "frames": 3},
     "official": {"model_config": None, "image_size": 518, "frames": 12},
 }
 
@@ -56,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--davis", type=Path, default=SHARED / "data" / "DAVIS2016")
+    parser.add_argument("--davis", type=Path, default=davis_root(), help="DAVIS 2016 folder (default: %(default)s)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--random-weights", action="store_true", help="random RAFT weights for --flow raft")
     return parser.parse_args(argv)
@@ -170,4 +166,4 @@ class _NullBar:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

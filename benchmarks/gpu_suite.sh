@@ -8,11 +8,14 @@
 # as TensorRT engines at N=1 and 8, the official network exported to ONNX, and the fast official
 # protocol (bf16) against the exact one.
 #
-#   GEOMOTION_SHARED=/path/to/shared benchmarks/gpu_suite.sh OUTDIR
+#   GEOMOTION_TEST_DATA=/path/to/data benchmarks/gpu_suite.sh OUTDIR
+#
+# from the repository root (the benchmarks run as modules, `python -m benchmarks.bench_x`), with
+# GEOMOTION_TEST_DATA the folder holding DAVIS2016/ (docs/testing.md).
 #
 # The GPU machine has no network: carry the export extra as wheels (about 40 MB) and set WHEELS, e.g.
 #   pip download --only-binary=:all: -d wheels onnx onnxscript onnx-ir ml-dtypes onnxruntime
-#   WHEELS=wheels GEOMOTION_SHARED=... benchmarks/gpu_suite.sh OUTDIR
+#   WHEELS=wheels GEOMOTION_TEST_DATA=... benchmarks/gpu_suite.sh OUTDIR
 # TensorRT (over 1 GB of wheels) only runs where the machine's image has the `tensorrt` package;
 # otherwise its tests are skipped and its step fails with a one-line message.
 #
@@ -42,21 +45,21 @@ step versions 40 "$python" -c "import torch, cv2; print('torch', torch.__version
 step trt-version 40 "$python" -c "import tensorrt, onnxruntime; print('tensorrt', tensorrt.__version__, 'onnxruntime', onnxruntime.__version__, onnxruntime.get_available_providers())"
 step conformance 120 "$python" -m pytest -q -p no:cacheprovider tests/test_model_cuda.py
 step engines 420 "$python" -m pytest -q -p no:cacheprovider -rs tests/test_export_cuda.py
-step cuda-graphs 240 "$python" benchmarks/bench_model.py --device cuda --frames 1,8 --sizes 518x518 --precision fp32,bf16 \
+step cuda-graphs 240 "$python" -m benchmarks.bench_model --device cuda --frames 1,8 --sizes 518x518 --precision fp32,bf16 \
     --compile --compile-mode reduce-overhead --warmup 3 --json "$out/model_graphs.json"
-step tensorrt 600 "$python" benchmarks/bench_model.py --device cuda --frames 1,8 --sizes 518x518 --precision fp16,bf16 \
+step tensorrt 600 "$python" -m benchmarks.bench_model --device cuda --frames 1,8 --sizes 518x518 --precision fp16,bf16 \
     --engine tensorrt --json "$out/model_tensorrt.json"
-step fast-protocol 400 "$python" benchmarks/bench_fast_protocol.py --preset official --random-weights --device cuda \
+step fast-protocol 400 "$python" -m benchmarks.bench_fast_protocol --preset official --random-weights --device cuda \
     --frames 32 --json "$out/fast_protocol.json"
 step export 500 "$python" -m geomotion_core.cli export --random-weights -o "$out/export" --size 518 --max-frames 32
 rm -f "$out"/export/*.onnx "$out"/export/*.onnx.data
-step streaming 120 "$python" benchmarks/bench_streaming.py --backend geomotion --random-weights --flow raft \
+step streaming 120 "$python" -m benchmarks.bench_streaming --backend geomotion --random-weights --flow raft \
     --precision bf16 --device cuda --window 8 --stride 4 --frames 96
-step segment 200 "$python" benchmarks/bench_segment.py --preset official --random-weights --device cuda --json "$out/segment.json"
-step refine 150 "$python" benchmarks/bench_refine.py --device cuda --random-weights --frames 32
-step model 200 "$python" benchmarks/bench_model.py --device cuda --json "$out/model.json"
-step train 180 "$python" benchmarks/bench_train.py --preset official --flow raft --random-weights --steps 5 \
+step segment 200 "$python" -m benchmarks.bench_segment --preset official --random-weights --device cuda --json "$out/segment.json"
+step refine 150 "$python" -m benchmarks.bench_refine --device cuda --random-weights --frames 32
+step model 200 "$python" -m benchmarks.bench_model --device cuda --json "$out/model.json"
+step train 180 "$python" -m benchmarks.bench_train --preset official --flow raft --random-weights --steps 5 \
     --warmup 2 --device cuda --json "$out/train.json"
-step raft 60 "$python" benchmarks/bench_flow.py --device cuda --methods raft --pairs 8 --batch-size 8
-step attention 90 "$python" benchmarks/bench_model.py --device cuda --frames 8 --sizes 518x518 --precision fp32 \
+step raft 60 "$python" -m benchmarks.bench_flow --device cuda --methods raft --pairs 8 --batch-size 8
+step attention 90 "$python" -m benchmarks.bench_model --device cuda --frames 8 --sizes 518x518 --precision fp32 \
     --sdpa default,math
