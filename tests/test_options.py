@@ -96,8 +96,9 @@ def test_the_command_line_and_the_node_share_defaults_types_and_ranges(uses):
 def test_library_defaults_equal_the_table():
     backend = BackendOptions()
     pairs = {"backend": backend.backend, "flow.method": backend.flow, "device": backend.device,
-             "precision": backend.precision, "inference.size": backend.size, "inference.keep_aspect": backend.keep_aspect,
-             "inference.engine": backend.engine, "model.allow_random_weights": backend.allow_random_weights}
+             "precision": backend.precision, "inference.size": backend.size,
+             "inference.keep_aspect": backend.keep_aspect, "inference.engine": backend.engine,
+             "model.allow_random_weights": backend.allow_random_weights}
     streaming = StreamingConfig()
     pairs |= {"window.size": streaming.window_size, "window.stride": streaming.stride,
               "window.lookahead": streaming.lookahead, "mask.threshold": streaming.threshold}
@@ -213,12 +214,14 @@ def test_every_config_loads_through_the_loader():
 
 
 @pytest.mark.parametrize("argv, old, new, dest, value", [
-    (["segment", "{dir}", "-o", "{out}", "--protocol", "eval"], "--protocol", "--chunk-protocol", "chunk_protocol", "eval"),
+    (["segment", "{dir}", "-o", "{out}", "--protocol", "eval"], "--protocol", "--chunk-protocol", "chunk_protocol",
+     "eval"),
     (["segment", "{dir}", "-o", "{out}", "--random-weights"], "--random-weights", "--allow-random-weights",
      "allow_random_weights", True),
     (["eval", "--gt", "{dir}", "--pred", "{dir}", "--protocol", "easi3r"], "--protocol", "--eval-protocol",
      "eval_protocol", "easi3r"),
-    (["bag", "eval", "{dir}", "--protocol", "davis2016"], "--protocol", "--eval-protocol", "eval_protocol", "davis2016"),
+    (["bag", "eval", "{dir}", "--protocol", "davis2016"], "--protocol", "--eval-protocol", "eval_protocol",
+     "davis2016"),
     (["train", "--config", "{file}", "--image-size", "56"], "--image-size", "--size", "size", 56),
     (["export", "-o", "{out}", "--random-weights"], "--random-weights", "--allow-random-weights",
      "allow_random_weights", True),
@@ -234,11 +237,10 @@ def test_old_spellings_still_work_and_warn_once(argv, old, new, dest, value, tmp
 
 
 def test_new_spellings_do_not_warn(tmp_path, capsys):
-    args = build_parser().parse_args(["benchmark", "--benchmark", "davis2016", "--data", str(tmp_path), "-o",
-                                      str(tmp_path / "out"), "--chunk-protocol", "official", "--eval-protocol", "davis"])
+    common = ["benchmark", "--benchmark", "davis2016", "--data", str(tmp_path), "-o", str(tmp_path / "out")]
+    args = build_parser().parse_args([*common, "--chunk-protocol", "official", "--eval-protocol", "davis"])
     assert (args.chunk_protocol, args.eval_protocol) == ("official", "davis")
-    assert build_parser().parse_args(["benchmark", "--benchmark", "davis2016", "--data", str(tmp_path), "-o",
-                                      str(tmp_path / "out"), "--protocol", "official"]).chunk_protocol == "official"
+    assert build_parser().parse_args([*common, "--protocol", "official"]).chunk_protocol == "official"
     assert capsys.readouterr().err.count("deprecated") == 1
 
 

@@ -34,7 +34,7 @@ class StreamingConfig:
     policy: str = "every_frame"
     threshold: float = option_field("mask.threshold")  # mask = probability > threshold
     causal: bool = True
-    lookahead: int = option_field("window.lookahead")  # later frames a causal window sees beyond the frames it finalises
+    lookahead: int = option_field("window.lookahead")  # later frames a causal window sees beyond those it finalises
     max_queue: int = option_field("queue.max_frames")  # frames waiting for the worker (the burst the engine absorbs)
     align_scale: bool = True  # fit a scale per window (Sim(3)); False: rotation + translation only
     min_baseline: float = 1e-6  # RMS spread of the shared camera centres needed to fit a scale
