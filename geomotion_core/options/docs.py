@@ -74,8 +74,7 @@ def _row(entry: Option, uses: list[tuple[str, argparse.Action]]) -> str:
     commands = []
     for command, action in uses:
         table_default = None if entry.default == "" else entry.default
-        differs = action.default != table_default and not isinstance(action, argparse.BooleanOptionalAction)
-        commands.append(f"{command} ({_value(action.default)})" if differs else command)
+        commands.append(f"{command} ({_value(action.default)})" if action.default != table_default else command)
     cells = (f"`{entry.name}`", flags, entry.node_field and "yes" or "", entry.kind.__name__, _value(entry.default),
              entry.describe(), ", ".join(commands), entry.help)
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
