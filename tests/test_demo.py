@@ -10,7 +10,9 @@ import pytest
 
 from geomotion_core.cli import main
 from geomotion_core.demo import DemoClipConfig, render_clip, write_clip
-from geomotion_core.demo.scoring import score_masks
+from geomotion_core.demo.clip import INSTANCE_TRUTH
+from geomotion_core.demo.scoring import score_instances, score_masks
+from geomotion_core.eval.masks import read_labels
 
 CONFIG = DemoClipConfig(frames=6)
 
@@ -68,6 +70,26 @@ def test_write_clip_round_trip(tmp_path: Path, clip) -> None:
     np.testing.assert_array_equal(frame, clip.frames[3])
     np.testing.assert_array_equal(truth > 0, clip.masks[3])
     assert set(np.unique(truth)) == {0, 255}
+    np.testing.assert_array_equal(read_labels(tmp_path / INSTANCE_TRUTH / "00003.png"), clip.instances[3])
+
+
+def test_instance_truth_splits_the_mask_into_the_objects(clip) -> None:
+    np.testing.assert_array_equal(clip.instances > 0, clip.masks)
+    assert set(np.unique(clip.instances)) == {0, 1, 2}
+    for number in (1, 2):  # each object is one piece in every frame
+        for objects in clip.instances:
+            count, _ = cv2.connectedComponents((objects == number).astype(np.uint8))
+            assert count == 2
+
+
+def test_instance_scores_of_perfect_swapped_and_merged_ids(clip) -> None:
+    perfect = score_instances(clip.instances, clip.instances)
+    assert (perfect.j_mean, perfect.f_mean, perfect.objects, perfect.switches) == (1.0, 1.0, 2, 0)
+    swapped = clip.instances.copy()
+    swapped[3:] = np.choose(clip.instances[3:], [0, 2, 1]).astype(np.uint8)
+    assert score_instances(swapped, clip.instances).switches == 2
+    merged = score_instances(clip.masks.astype(np.uint8), clip.instances)  # one id for both objects
+    assert merged.objects == 2 and merged.j_mean < 0.75
 
 
 def test_scores_of_perfect_and_empty_predictions(clip) -> None:
@@ -90,6 +112,11 @@ def test_demo_command_segments_and_scores_the_clip(tmp_path: Path, monkeypatch, 
     expected = score_masks(predicted, render_clip(replace(CONFIG, frames=8)).masks)
     assert f"J {expected.j_mean:.3f}  F {expected.f_mean:.3f}" in printed
     assert expected.j_mean > 0.3  # the weight-free backend finds the moving objects
+    instances = np.stack([read_labels(path) for path in sorted((tmp_path / "out" / "segmentation" / "instances").glob("*.png"))])
+    objects = score_instances(instances, render_clip(replace(CONFIG, frames=8)).instances)
+    assert (f"instance scores (2 objects, davis2017-multi): J {objects.j_mean:.3f}  F {objects.f_mean:.3f}  "
+            f"J&F {objects.j_and_f:.3f}  id switches {objects.switches}") in printed
+    assert objects.switches == 0 and objects.j_mean > 0.3
     image = cv2.imread(str(picture))
     assert image.shape == (CONFIG.height, 3 * CONFIG.width + 8, 3)
     assert (tmp_path / "out" / "demo_overlay.png").is_file()

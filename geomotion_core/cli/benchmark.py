@@ -16,7 +16,8 @@ REPORT_FILES = {"json": "report.json", "csv": "per_sequence.csv", "plot": "jf_pe
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `benchmark` parser: the `segment` backend and protocol options plus evaluation."""
-    from geomotion_core.cli.segment import add_backend_arguments, add_overwrite_argument, add_protocol_arguments
+    from geomotion_core.cli.segment import (add_backend_arguments, add_instance_arguments, add_overwrite_argument,
+                                            add_protocol_arguments)
 
     parser = subparsers.add_parser(
         "benchmark",
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_selection_arguments(parser)
     add_backend_arguments(parser)
     add_protocol_arguments(parser, chunk_protocol="eval")  # segmentation as GeoMotion's eval.py: 4 groups, > 0.1
+    add_instance_arguments(parser)  # instances/ per sequence, scored by --eval-protocol davis2017-multi
     parser.add_argument("--overlay", action="store_true", help="also write each sequence's overlay.mp4")
     parser.add_argument("--per-frame", action="store_true", help="per-frame J, F and timing lists in the JSON")
     parser.add_argument("--workers", type=option_types.WORKERS, metavar="N", help="threads scoring sequences (default: CPU count)")

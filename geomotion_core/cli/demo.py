@@ -1,5 +1,8 @@
 """`geomotion demo`: render the synthetic clip, segment it, score it against its exact ground truth.
 
+The masks are scored as one foreground (J, F), and the objects with their ids (instance J and F
+of the ``davis2017-multi`` protocol, and id switches).
+
 GeoMotion is used when its checkpoint is found (RAFT flow when those weights are found too, else
 DIS); otherwise the weight-free geometric backend.
 """
@@ -57,8 +60,9 @@ def choose_backend(device: str) -> tuple[BackendOptions, str]:
 
 def run(args: argparse.Namespace) -> int:
     from geomotion_core.demo import DemoClipConfig, render_clip, write_clip
-    from geomotion_core.demo.scoring import comparison_picture, read_masks, score_masks
+    from geomotion_core.demo.scoring import comparison_picture, read_label_maps, read_masks, score_instances, score_masks
     from geomotion_core.errors import ConfigError
+    from geomotion_core.instances import InstanceConfig
     from geomotion_core.io.images import write_png
     from geomotion_core.pipeline import SegmentOptions, segment_to_folder
 
@@ -69,11 +73,13 @@ def run(args: argparse.Namespace) -> int:
     frames_dir, truth_dir = write_clip(clip, output / "clip")
     backend, reason = choose_backend(args.device)
     print(f"demo: {args.frames} synthetic frames in {frames_dir}; backend {backend.backend} ({reason})")
-    options = SegmentOptions(backend=backend, progress=args.progress, overwrite=True)  # the demo's own folder
+    options = SegmentOptions(backend=backend, progress=args.progress, overwrite=True,  # the demo's own folder
+                             instances=InstanceConfig())
     summary = segment_to_folder(frames_dir, output / "segmentation", options)
     names = [f"{index:05d}" for index in range(args.frames)]
     predicted = read_masks(summary.outputs["masks"], names)
     scores = score_masks(predicted, clip.masks)
+    objects = score_instances(read_label_maps(summary.outputs["instances"], names), clip.instances)
     middle = args.frames // 2
     picture = comparison_picture(clip.frames[middle], clip.masks[middle], predicted[middle])
     pictures = [output / "demo_overlay.png"] + ([Path(args.picture)] if args.picture else [])
@@ -84,4 +90,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"ground truth {truth_dir}; picture (input | ground truth | prediction) {', '.join(map(str, pictures))}")
     print(f"demo scores over {scores.frames} frames ({summary.backend}): "
           f"J {scores.j_mean:.3f}  F {scores.f_mean:.3f}  J&F {scores.j_and_f:.3f}")
+    print(f"instance scores ({objects.objects} objects, davis2017-multi): J {objects.j_mean:.3f}  F {objects.f_mean:.3f}  "
+          f"J&F {objects.j_and_f:.3f}  id switches {objects.switches}")
     return 0

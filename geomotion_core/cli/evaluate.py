@@ -49,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "eval",
         help="score predicted masks (J, F, J&F, recall, decay) against ground truth",
         description="Score predicted masks with the official DAVIS definitions of J and F. "
-        "Predictions are PNGs in <pred>/<sequence>/<frame>.png (or <pred>/<sequence>/masks/).",
+        "Predictions are PNGs in <pred>/<sequence>/<frame>.png (or <pred>/<sequence>/masks/; for "
+        "davis2017-multi <pred>/<sequence>/instances/ as `geomotion segment --instances` writes them).",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--benchmark", choices=BENCHMARK_NAMES, help="a benchmark layout under --data")

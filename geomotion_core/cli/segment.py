@@ -12,6 +12,8 @@ from geomotion_core.backend import BackendOptions
 from geomotion_core.cli import options as option_types
 from geomotion_core.cli.options import add_option
 from geomotion_core.errors import ConfigError
+from geomotion_core.instances import InstanceConfig
+from geomotion_core.instances.config import OPTION_FIELDS as INSTANCE_FIELDS
 from geomotion_core.pipeline.segment import SegmentOptions
 
 
@@ -81,17 +83,34 @@ def add_protocol_arguments(parser: argparse.ArgumentParser, chunk_protocol: str 
         add_option(streaming, name)
 
 
+def add_instance_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--instances`` and the settings of the instance stage (docs/instances.md)."""
+    group = parser.add_argument_group("instances")
+    add_option(group, "instances.enabled")
+    for name in INSTANCE_FIELDS:
+        add_option(group, f"instances.{name}")
+
+
+def instance_config_from_args(args: argparse.Namespace) -> InstanceConfig | None:
+    """The instance stage's settings of parsed :func:`add_instance_arguments` options; None when off."""
+    if not args.instances:
+        return None
+    return InstanceConfig(**{name: getattr(args, f"instance_{name}") for name in INSTANCE_FIELDS})
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "segment",
         help="segment moving objects in a video, frame folder or glob",
         description="Write OUT/masks/*.png, OUT/probability/*.png, OUT/overlay.mp4, OUT/trajectory.txt (TUM), "
-                    "OUT/poses.json and, with --points, OUT/static_points.ply.",
+                    "OUT/poses.json, with --points OUT/static_points.ply and, with --instances, "
+                    "OUT/instances/*.png (object ids, DAVIS palette) and OUT/tracks.json.",
     )
     parser.add_argument("input", type=option_types.InputPath(glob=True), help="video file (mp4/avi/mkv/mov), folder of frames, or a quoted glob")
     parser.add_argument("-o", "--output", required=True, type=option_types.OUTPUT_DIR, help="output folder")
     add_backend_arguments(parser)
     add_protocol_arguments(parser)
+    add_instance_arguments(parser)
     outputs = parser.add_argument_group("outputs")
     outputs.add_argument("--points", action="store_true", help="also write static_points.ply (moving points removed)")
     outputs.add_argument("--no-overlay", dest="overlay", action="store_false", help="do not write overlay.mp4")
@@ -125,6 +144,7 @@ def segment_options_from_args(args: argparse.Namespace) -> SegmentOptions:
         max_queue=args.max_queue,
         points=args.points,
         overlay=args.overlay,
+        instances=instance_config_from_args(args),
         fps=args.fps,
         max_frames=args.max_frames,
         progress=args.progress,

@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from geomotion_core.io.images import write_png
+from geomotion_core.io.palette import write_indexed_png
+
+INSTANCE_TRUTH = "ground_truth_instances"  # write_clip's folder of per-object ground truth
 
 
 @dataclass(frozen=True)
@@ -152,11 +155,14 @@ def render_crossing(config: DemoClipConfig = DemoClipConfig(), offset: float = 0
 
 
 def write_clip(clip: DemoClip, folder: Path) -> tuple[Path, Path]:
-    """Write ``folder/frames/%05d.png`` and ``folder/ground_truth/%05d.png`` (0/255); returns both folders."""
+    """Write ``folder/frames/%05d.png``, ``folder/ground_truth/%05d.png`` (0/255) and
+    ``folder/ground_truth_instances/%05d.png`` (object ids, DAVIS 2017 palette); returns the first two folders."""
     frames_dir, masks_dir = Path(folder) / "frames", Path(folder) / "ground_truth"
-    frames_dir.mkdir(parents=True, exist_ok=True)
-    masks_dir.mkdir(parents=True, exist_ok=True)
-    for index, (frame, mask) in enumerate(zip(clip.frames, clip.masks)):
+    instances_dir = Path(folder) / INSTANCE_TRUTH
+    for directory in (frames_dir, masks_dir, instances_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    for index, (frame, mask, objects) in enumerate(zip(clip.frames, clip.masks, clip.instances)):
         write_png(frames_dir / f"{index:05d}.png", frame)
         write_png(masks_dir / f"{index:05d}.png", mask.astype(np.uint8) * 255)
+        write_indexed_png(instances_dir / f"{index:05d}.png", objects)
     return frames_dir, masks_dir

@@ -1,4 +1,4 @@
-"""Score the demo's predicted masks against the clip's exact ground truth and draw a picture."""
+"""Score the demo's predicted masks and instances against the clip's exact ground truth; draw a picture."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,17 +23,36 @@ class DemoScores:
         return (self.j_mean + self.f_mean) / 2
 
 
+@dataclass(frozen=True)
+class InstanceScores:
+    """Instance J and F (``davis2017-multi``: objects matched to ids, means over the objects) and id switches."""
+
+    j_mean: float
+    f_mean: float
+    objects: int
+    switches: int
+
+    @property
+    def j_and_f(self) -> float:
+        return (self.j_mean + self.f_mean) / 2
+
+
 def read_masks(folder: Path, names: list[str]) -> np.ndarray:
     """Boolean ``[N, H, W]`` stack of ``folder/<name>.png`` (foreground = value > 0)."""
-    import cv2
+    return read_label_maps(folder, names, "predicted mask") > 0
 
-    masks = []
+
+def read_label_maps(folder: Path, names: list[str], what: str = "instance map") -> np.ndarray:
+    """``[N, H, W]`` stack of the labels of ``folder/<name>.png`` (palette indices of indexed PNGs)."""
+    from geomotion_core.eval.masks import read_labels
+
+    maps = []
     for name in names:
-        mask = cv2.imread(str(folder / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
-        if mask is None:
-            raise InputError(f"predicted mask {folder / name}.png is missing or unreadable")
-        masks.append(mask > 0)
-    return np.stack(masks)
+        path = folder / f"{name}.png"
+        if not path.is_file():
+            raise InputError(f"{what} {path} is missing")
+        maps.append(read_labels(path))
+    return np.stack(maps)
 
 
 def score_masks(predicted: np.ndarray, ground_truth: np.ndarray) -> DemoScores:
@@ -42,6 +61,17 @@ def score_masks(predicted: np.ndarray, ground_truth: np.ndarray) -> DemoScores:
 
     j_values, f_values = batch_scores(predicted, ground_truth)
     return DemoScores(float(np.mean(j_values)), float(np.mean(f_values)), len(j_values))
+
+
+def score_instances(predicted: np.ndarray, truth: np.ndarray) -> InstanceScores:
+    """Instance scores of predicted id maps ``[N, H, W]`` against the clip's object maps."""
+    from geomotion_core.eval.protocols import score_sequence
+    from geomotion_core.instances.identity import identity_scores
+
+    objects = score_sequence("davis2017-multi", "demo", predicted, truth)
+    j_mean = float(np.mean([np.mean(item.J) for item in objects])) if objects else 0.0
+    f_mean = float(np.mean([np.mean(item.F) for item in objects])) if objects else 0.0
+    return InstanceScores(j_mean, f_mean, len(objects), identity_scores(predicted, truth).switches)
 
 
 def comparison_picture(frame: np.ndarray, ground_truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from geomotion_core.io.frames import natural_sort_key
 MASK_SUFFIXES = (".png", ".bmp")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 PREDICTION_SUBFOLDER = "masks"  # where `geomotion segment` writes a sequence's masks
+INSTANCE_SUBFOLDER = "instances"  # ... and, with --instances, its object ids (multi-object protocols read these)
 
 DAVIS2016_VAL = (
     "blackswan", "bmx-trees", "breakdance", "camel", "car-roundabout", "car-shadow", "cows",
@@ -281,11 +282,13 @@ def _benchmark_sequence(spec: Benchmark, gt_dir: Path, image_dir: Path, name: st
 
 
 def prediction_files(
-    pred_root: str | Path, sequence: SequenceFiles, extra_allowed: bool = False, inner_only_allowed: bool = False
+    pred_root: str | Path, sequence: SequenceFiles, extra_allowed: bool = False, inner_only_allowed: bool = False,
+    subfolder: str = PREDICTION_SUBFOLDER,
 ) -> tuple[Path, ...]:
     """The predicted mask file of every GT frame of ``sequence`` under ``pred_root/<seq>/``.
 
-    A sequence folder written by ``geomotion segment`` (masks in ``masks/``) is accepted too.
+    A sequence folder written by ``geomotion segment`` is accepted too: its ``subfolder``
+    (``masks/`` or ``instances/``), else its ``masks/``.
     Missing predictions are an error; so are predictions for frames without GT, unless
     ``extra_allowed`` (sparse GT). With ``inner_only_allowed`` (DAVIS-2016) a prediction may
     leave out exactly the first and last frame. Returns the files in frame order.
@@ -294,9 +297,10 @@ def prediction_files(
     if not folder.is_dir():
         raise InputError(f"prediction folder {folder} is missing")
     predicted = _files_by_stem(folder, (".png",), "prediction folder")
-    if not predicted and (folder / PREDICTION_SUBFOLDER).is_dir():
-        folder = folder / PREDICTION_SUBFOLDER
-        predicted = _files_by_stem(folder, (".png",), "prediction folder")
+    for name in (subfolder, PREDICTION_SUBFOLDER):  # a folder without instances: its masks, one object
+        if not predicted and (folder / name).is_dir():
+            folder = folder / name
+            predicted = _files_by_stem(folder, (".png",), "prediction folder")
     frames = sequence.frames
     if inner_only_allowed and len(frames) > 2 and set(predicted) == set(frames[1:-1]):
         frames = frames[1:-1]

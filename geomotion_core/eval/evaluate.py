@@ -12,6 +12,8 @@ import numpy as np
 from geomotion_core.errors import ConfigError, InputError
 from geomotion_core.eval.aggregate import SequenceScores
 from geomotion_core.eval.datasets import (
+    INSTANCE_SUBFOLDER,
+    PREDICTION_SUBFOLDER,
     SequenceFiles,
     SequenceSet,
     benchmark_sequences,
@@ -72,7 +74,8 @@ def _score_files(
     protocol: Protocol, sequence: SequenceFiles, pred_root: Path, pred_threshold: float, extra_allowed: bool
 ) -> list[SequenceScores]:
     pred_files = prediction_files(
-        pred_root, sequence, extra_allowed=extra_allowed, inner_only_allowed=protocol.drop_first_last
+        pred_root, sequence, extra_allowed=extra_allowed, inner_only_allowed=protocol.drop_first_last,
+        subfolder=INSTANCE_SUBFOLDER if protocol.multi_object else PREDICTION_SUBFOLDER,
     )
     gt = _load_stack(read_merged, sequence.gt)
     pred = _load_stack(read_labels, pred_files)

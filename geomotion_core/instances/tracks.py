@@ -8,6 +8,8 @@ from pathlib import Path
 from geomotion_core.instances.tracker import InstanceFrame
 from geomotion_core.io.atomic import atomic_path
 
+DECIMALS = 4
+
 
 class TrackLog:
     """Collects every object of every frame into one record per id.
@@ -26,9 +28,7 @@ class TrackLog:
         for item in instances.objects:
             observation = {"frame": frame, "index": index, "stamp": stamp, **asdict(item)}
             del observation["id"]
-            self._tracks.setdefault(item.id, []).append(
-                {key: list(value) if isinstance(value, tuple) else value for key, value in observation.items()}
-            )
+            self._tracks.setdefault(item.id, []).append({key: _rounded(value) for key, value in observation.items()})
 
     def records(self) -> list[dict]:
         """One record per id, in order of first appearance."""
@@ -41,4 +41,11 @@ class TrackLog:
     def write(self, path: Path) -> None:
         """Write ``{"tracks": [...]}`` to ``path`` (atomically)."""
         with atomic_path(path) as partial:
-            partial.write_text(json.dumps({"tracks": self.records()}, indent=1) + "\n", encoding="utf-8")
+            partial.write_text(json.dumps({"tracks": self.records()}) + "\n", encoding="utf-8")
+
+
+def _rounded(value: object) -> object:
+    """Floats (alone or in a tuple) to 4 decimals: pixels and the backend's units need no more."""
+    if isinstance(value, tuple):
+        return [_rounded(item) for item in value]
+    return round(value, DECIMALS) if isinstance(value, float) else value

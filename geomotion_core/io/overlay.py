@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -25,13 +26,19 @@ def render_overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> n
 
 
 class OverlayVideoWriter:
-    """Writes overlay frames to an MP4 file (``mp4v``) as they come."""
+    """Writes overlay frames to an MP4 file (``mp4v``) as they come.
 
-    def __init__(self, path: Path, fps: float, width: int, height: int) -> None:
+    ``render`` draws one frame from the image and its mask (or instance map); default
+    :func:`render_overlay`.
+    """
+
+    def __init__(self, path: Path, fps: float, width: int, height: int,
+                 render: Callable[[np.ndarray, np.ndarray], np.ndarray] = render_overlay) -> None:
         import cv2
 
         self.path = path
         self.size = (width, height)
+        self._render = render
         self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, self.size)
         if not self._writer.isOpened():
             raise GeoMotionError(f"cannot open {path} for writing an MP4 video")
@@ -40,7 +47,7 @@ class OverlayVideoWriter:
         """Append one RGB frame with its mask."""
         import cv2
 
-        self._writer.write(cv2.cvtColor(render_overlay(image, mask), cv2.COLOR_RGB2BGR))
+        self._writer.write(cv2.cvtColor(self._render(image, mask), cv2.COLOR_RGB2BGR))
 
     def close(self) -> None:
         self._writer.release()

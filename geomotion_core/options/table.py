@@ -89,6 +89,26 @@ OPTIONS: tuple[Option, ...] = (
            "package", flag="--sam2-config", metavar="YAML", node_field="sam2_config"),
     Option("sam2.checkpoint", "", "SAM2 checkpoint; empty: sam2.1_hiera_large.pt in the weights folder",
            flag="--sam2-checkpoint", path="file", metavar="PATH", node_field="sam2_checkpoint"),
+    # ------------------------------------------------------------------ moving objects as instances (docs/instances.md)
+    Option("instances.enabled", False, "split motion masks into objects with ids that persist across frames: "
+           "segment writes instances/ and tracks.json, the node publishes motion_instances and moving_objects "
+           "(a few ms per frame)", flag="--instances", node_field="instances_enabled"),
+    Option("instances.min_area", 0.0005, "instances: smaller connected parts (fraction of the frame) are no object "
+           "of their own; they join an object nearby or are dropped", flag="--instance-min-area",
+           range=Number(float, 0.0, 1.0), node_field="instances_min_area"),
+    Option("instances.merge_gap", 0.02, "instances: parts closer than this (fraction of the frame diagonal) whose "
+           "motions agree are one object", flag="--instance-merge-gap", range=Number(float, 0.0, 1.0),
+           node_field="instances_merge_gap"),
+    Option("instances.merge_speed", 0.004, "instances: motions agree when they differ by less than this (fraction "
+           "of the frame diagonal per frame)", flag="--instance-merge-speed", range=Number(float, 0.0, 1.0),
+           node_field="instances_merge_speed"),
+    Option("instances.min_iou", 0.1, "instances: overlap with a track's predicted view that continues the track",
+           flag="--instance-min-iou", range=Number(float, 0.0, 1.0), node_field="instances_min_iou"),
+    Option("instances.memory", 10, "instances: frames an unseen object keeps its id (occlusions) before its track "
+           "ends", flag="--instance-memory", range=Number(int, 0, 1000), node_field="instances_memory"),
+    Option("instances.gate", 1.0, "instances: an unseen object is found again within this many of its box "
+           "diagonals of its predicted place", flag="--instance-gate", range=Number(float, 0.01, 100.0),
+           node_field="instances_gate"),
     # ------------------------------------------------------------------ evaluation and training
     Option("eval.protocol", "davis", "davis: all frames; davis2016: first and last dropped; davis2017-multi: "
            "Hungarian-matched objects, void 255; easi3r: 512-crop", flag="--eval-protocol", choices=EVAL_PROTOCOLS),

@@ -23,17 +23,21 @@ from typing import Callable
 import numpy as np
 
 from geomotion_core.errors import GeoMotionError
+from geomotion_core.instances import InstanceConfig, InstanceTracker
+from geomotion_core.instances.tracks import TrackLog
 from geomotion_core.io.atomic import atomic_path
 from geomotion_core.io.frames import Frame
 from geomotion_core.io.images import probability_to_uint8, write_png
-from geomotion_core.io.overlay import OverlayVideoWriter
+from geomotion_core.io.overlay import OverlayVideoWriter, render_overlay
+from geomotion_core.io.palette import render_instances, write_instance_png
 from geomotion_core.io.pointcloud import write_ply
 from geomotion_core.io.trajectory import TumTrajectoryWriter, write_poses_json
 from geomotion_core.types import FrameResult
 
 LOGGER = logging.getLogger(__name__)
 
-OUTPUT_NAMES = ("masks", "probability", "trajectory.txt", "poses.json", "overlay.mp4", "static_points.ply")
+OUTPUT_NAMES = ("masks", "probability", "trajectory.txt", "poses.json", "overlay.mp4", "static_points.ply", "instances",
+                "tracks.json")
 RUN_FILE = "run.json"  # written last: its "status" says whether the outputs beside it are complete
 PARTIAL_DIR = "partial"  # what a failed run had produced, with its own run.json
 STAGING_DIR = ".geomotion-staging"  # where a run writes until it is complete
@@ -187,23 +191,31 @@ def run_record(frames: int, started: float, backend: str) -> dict:
 class SegmentationWriter:
     """Writes masks, probabilities, overlay video, trajectory, poses and (optionally) static points.
 
+    With ``instances`` settings, the instance stage runs on each mask as it is written: instance
+    maps go to ``instances/`` (DAVIS palette PNGs), the tracks to ``tracks.json`` and the overlay
+    is coloured per object id.
+
     Trajectory lines are written immediately and per-frame images on background threads;
     ``poses.json`` and the point cloud are written by :meth:`close`, which also runs when
     segmentation stops on an error, so everything produced so far is kept.
     """
 
     def __init__(self, out_dir: Path, fps: float, width: int, height: int, overlay: bool = True,
-                 points: bool = False) -> None:
+                 points: bool = False, instances: InstanceConfig | None = None) -> None:
         self.out_dir = Path(out_dir)
         self.masks_dir = self.out_dir / "masks"
         self.probability_dir = self.out_dir / "probability"
+        self.instances_dir = self.out_dir / "instances"
         try:
-            self.masks_dir.mkdir(parents=True, exist_ok=True)
-            self.probability_dir.mkdir(parents=True, exist_ok=True)
+            for folder in (self.masks_dir, self.probability_dir, *((self.instances_dir,) if instances else ())):
+                folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise GeoMotionError(f"cannot create output folder {self.out_dir}: {exc}") from exc
         self.trajectory = TumTrajectoryWriter(self.out_dir / "trajectory.txt")
-        self.overlay = OverlayVideoWriter(self.out_dir / "overlay.mp4", fps, width, height) if overlay else None
+        self.tracker = InstanceTracker(instances) if instances else None
+        self.tracks = TrackLog()
+        render = render_instances if instances else render_overlay
+        self.overlay = OverlayVideoWriter(self.out_dir / "overlay.mp4", fps, width, height, render) if overlay else None
         self.keep_points = points
         self._pose_records: list[dict] = []
         self._points: list[np.ndarray] = []
@@ -217,8 +229,17 @@ class SegmentationWriter:
         """Write one frame's result; ``world`` names the world frame its pose is expressed in."""
         self._images.submit(write_png, self.masks_dir / f"{frame.name}.png", result.mask)
         self._images.submit(_write_probability, self.probability_dir / f"{frame.name}.png", result.probability)
+        shown = result.mask
+        if self.tracker is not None:
+            start = time.perf_counter()
+            found = self.tracker.update(frame.image, result.mask > 0, stamp=result.stamp, points=result.points,
+                                        pose=result.pose, world=world)
+            result.timings["instances"] = time.perf_counter() - start
+            self.tracks.add(frame.name, result.index, result.stamp, found)
+            self._images.submit(write_instance_png, self.instances_dir / f"{frame.name}.png", found.ids)
+            shown = found.ids
         if self.overlay is not None:
-            self._video.submit(self.overlay.write, frame.image, result.mask)
+            self._video.submit(self.overlay.write, frame.image, shown)
         self.trajectory.write([result.stamp], result.pose[None])
         self._pose_records.append(
             {"frame": frame.name, "index": result.index, "stamp": result.stamp, "world": int(world),
@@ -262,6 +283,9 @@ class SegmentationWriter:
     def _finish_files(self, outputs: dict[str, Path]) -> None:
         self.trajectory.close()
         write_poses_json(outputs["poses"], self._pose_records)
+        if self.tracker is not None:
+            outputs["instances"], outputs["tracks"] = self.instances_dir, self.out_dir / "tracks.json"
+            self.tracks.write(outputs["tracks"])
         if self.overlay is not None:
             self.overlay.close()
             self.overlay.verify(self.frames_written)

@@ -13,6 +13,7 @@ import numpy as np
 from geomotion_core.backend import BackendOptions, MotionBackend
 from geomotion_core.backends import build_backend
 from geomotion_core.errors import ConfigError, GeoMotionError, InputError
+from geomotion_core.instances import InstanceConfig
 from geomotion_core.io.frames import MAX_FPS, MIN_FPS, Frame, open_frames
 from geomotion_core.pipeline.official import (
     DEFAULT_CHUNK_SIZE,
@@ -52,6 +53,7 @@ class SegmentOptions:
     max_queue: int = 0  # streaming queue (0: 2 x window, at least 16)
     points: bool = False  # write static_points.ply
     overlay: bool = True  # write overlay.mp4
+    instances: InstanceConfig | None = None  # split masks into tracked objects: instances/, tracks.json
     fps: float | None = None  # timestamps of image inputs (and of videos without a rate)
     max_frames: int | None = None
     progress: bool = True
@@ -169,7 +171,8 @@ def segment_to_folder(
     total = len(reader) if options.max_frames is None else min(len(reader), options.max_frames)
     stream = stopwatch.timed_frames(islice(reader, options.max_frames))
     staging = folder.open()
-    writer = SegmentationWriter(staging, reader.fps, reader.width, reader.height, options.overlay, options.points)
+    writer = SegmentationWriter(staging, reader.fps, reader.width, reader.height, options.overlay, options.points,
+                                options.instances)
     frame_timings: list[dict[str, float]] = []
     try:
         with tqdm(total=total, unit="frame", desc="segment", disable=_bar_disabled(options.progress)) as bar:
@@ -180,7 +183,7 @@ def segment_to_folder(
             for frame, result, world in results:
                 start = time.perf_counter()
                 writer.write(frame, result, world)
-                result.timings["write"] = time.perf_counter() - start
+                result.timings["write"] = time.perf_counter() - start - result.timings.get("instances", 0.0)
                 for stage, seconds in result.timings.items():
                     if stage not in NOT_STAGES:
                         stopwatch.add(stage, seconds)
