@@ -13,6 +13,7 @@ from geomotion_core.geometric.egomotion import (
     forward_backward_error,
     landing_map,
     magnitude,
+    ring_median,
     sampson_distance,
 )
 
@@ -182,3 +183,19 @@ def test_cheiral_residual_removes_only_parallax_with_the_static_sign():
     np.testing.assert_allclose(score[:10], 0.0, atol=1e-5)
     np.testing.assert_allclose(score[10:30], 3.0, atol=1e-5)
     np.testing.assert_allclose(score[30:], 4.0, atol=1e-5)
+
+
+def test_ring_median_follows_a_smooth_field_and_ignores_an_object_smaller_than_the_ring():
+    """The local background: a residual that grows smoothly over the frame (ground whose depth
+    varies) is its own ring median away from the borders, so its departure from it is small; a
+    square of another motion, smaller than the ring, keeps its whole difference from the ground."""
+    rows, cols = np.mgrid[0:120, 0:200].astype(np.float32)
+    field = np.dstack([0.03 * rows + 0.01 * cols, 0.02 * rows]).astype(np.float32)
+    smooth = magnitude(field - ring_median(field, radius=40.0))
+    assert smooth[20:100, 20:180].max() < 0.15  # the field spans 4.2 px; measured 0.11
+    moving = field.copy()
+    moving[50:70, 90:110] += np.float32([1.5, -1.0])
+    departure = magnitude(moving - ring_median(moving, radius=40.0))
+    np.testing.assert_allclose(departure[50:70, 90:110], np.hypot(1.5, 1.0), atol=0.05)  # measured 1.80
+    departure[50:70, 90:110] = 0.0
+    assert departure.max() < 0.6  # ground whose ring crosses the square: measured 0.56

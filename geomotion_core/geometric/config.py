@@ -13,7 +13,7 @@ REFERENCE_WIDTH = 854
 PIXEL_SETTINGS = (
     "parallax_residual",
     "homography_threshold", "epipolar_threshold", "consistency_threshold", "motion_offset", "score_blur", "static_motion", "min_parallax",
-    "refine_radius",
+    "refine_radius", "local_radius",
 )
 
 
@@ -64,8 +64,12 @@ class GeometricConfig:
     parallax_residual: float = 0.5  # samples with a residual of at least this many pixels locate the epipole
     parallax_angle: float = 15.0  # degrees: a sample supports an epipole when its residual points within this of it
     parallax_support: float = 0.5  # the epipole is used only if it holds in this fraction of the frame's grid cells
+    # local background: a pixel's residual is at most its departure from the median residual of
+    # its surroundings this many pixels away (0: off); near static structure whose depth varies
+    # smoothly is explained locally, a mover smaller than the ring is not (docs/geometric.md)
+    local_radius: float = 160.0
     motion_offset: float = 4.0  # residuals are relative to (background flow + this many pixels)
-    noise_floor: float = 0.05  # lowest spread of the relative residual: keeps a well-fitted frame quiet
+    noise_floor: float = 0.035  # lowest spread of the relative residual: keeps a well-fitted frame quiet
     lookahead: int | None = None  # frames after a frame that its result may use (None: no bound; see above)
     temporal_radius: int = 2  # median of the scores of frames t-r..t+r carried to t along the flow (0: off)
     score_blur: float = 1.5  # Gaussian sigma smoothing the motion score before thresholding
@@ -98,7 +102,7 @@ class GeometricConfig:
         for name, valid in checks:
             if not valid:
                 raise ConfigError(f"geometric setting {name} is out of range: {getattr(self, name)}")
-        optional = ("score_blur", "refine_radius", "texture_floor")
+        optional = ("score_blur", "refine_radius", "texture_floor", "local_radius")
         unitless = (
             "parallax_angle", "parallax_support", "noise_floor", "min_threshold", "refine_eps", "refine_fraction", "texture_floor",
         )

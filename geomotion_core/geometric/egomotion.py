@@ -11,6 +11,8 @@ import numpy as np
 MIN_CORRESPONDENCES = 8
 PARALLAX_CELLS = (4, 6)  # rows, columns of the grid on which parallax must agree across the frame
 MIN_CELL_SAMPLES = 3  # a cell counts only with this many samples of clear residual
+RING_DIRECTIONS = 8  # samples of a pixel's surroundings in ``ring_median``
+RING_CELLS = 10  # ``ring_median``'s coarse grid has cells of its radius / this
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,30 @@ def _epipole_inliers(candidates: np.ndarray, points: np.ndarray, lines: np.ndarr
     squared_length -= 2.0 * scale * np.einsum("ki,ni->kn", offset, points)
     squared_length += np.einsum("ij,ij->i", offset, offset)[:, None]
     return sine_length * sine_length < limit * limit * np.maximum(squared_length, 1e-12)
+
+
+def ring_median(field: np.ndarray, radius: float) -> np.ndarray:
+    """``[H, W, 2]`` float32: a robust estimate of a vector field around every pixel, the
+    per-component median of the field ``radius`` pixels away in ``RING_DIRECTIONS`` directions.
+
+    The field is averaged on a coarse grid (cells of ``radius / RING_CELLS`` pixels, borders
+    replicated), the ring is read there and the median upsampled bilinearly, so the cost does not
+    grow with the radius. A region smaller than the ring (a moving object) does not reach the
+    median of its own pixels; structure whose residual varies smoothly over the ring does.
+    """
+    height, width = field.shape[:2]
+    cell = max(radius / RING_CELLS, 1.0)
+    rows, cols = max(1, round(height / cell)), max(1, round(width / cell))
+    reach = max(1, round(radius / cell))
+    coarse = cv2.resize(field, (cols, rows), interpolation=cv2.INTER_AREA)
+    padded = cv2.copyMakeBorder(coarse, reach, reach, reach, reach, cv2.BORDER_REPLICATE)
+    angles = 2.0 * np.pi * np.arange(RING_DIRECTIONS) / RING_DIRECTIONS
+    ring = [
+        padded[reach + dy : reach + dy + rows, reach + dx : reach + dx + cols]
+        for dy, dx in zip(np.rint(reach * np.sin(angles)).astype(int), np.rint(reach * np.cos(angles)).astype(int))
+    ]
+    median = np.median(np.stack(ring), axis=0).astype(np.float32)
+    return cv2.resize(median, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def cheiral_residual(residual: np.ndarray, warped: np.ndarray, epipole: np.ndarray, blind_radius: float) -> np.ndarray:

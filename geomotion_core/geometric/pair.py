@@ -21,6 +21,7 @@ from geomotion_core.geometric.egomotion import (
     homography_flow,
     landing_map,
     magnitude,
+    ring_median,
     sampson_distance,
 )
 from geomotion_core.geometric.scoring import residual_score
@@ -74,7 +75,10 @@ def background_residual(
 
     The background is the MAGSAC homography of the reliable grid samples; with ``parallax`` the
     residual loses the part that static structure in front of the fitted surface explains
-    (``fit_parallax_epipole``, ``cheiral_residual``); with ``epipolar`` the
+    (``fit_parallax_epipole``, ``cheiral_residual``); with ``local_radius`` a pixel's residual is
+    at most its departure from the residual of its surroundings (``ring_median``): static
+    structure whose depth varies smoothly is explained locally, a mover differs from the ground
+    around it; with ``epipolar`` the
     residual is the smaller of the homography's and the Sampson distance to a fundamental matrix
     fitted to the same samples, so static structure off the dominant plane (parallax) is not
     taken for motion (see docs/geometric.md for what that costs on real video).
@@ -83,10 +87,14 @@ def background_residual(
     units = REFERENCE_WIDTH / grid.width
     homography, _ = fit_homography(source, target, config.homography_threshold, units)
     background = homography_flow(homography, grid)
+    departure = flow - background
     if config.parallax:
-        residual = _residual_without_parallax(flow, background, source, target, grid, config)
+        residual = _residual_without_parallax(departure, background, source, target, grid, config)
     else:
-        residual = magnitude(flow - background)
+        residual = magnitude(departure)
+    if config.local_radius > 0:
+        departure -= ring_median(departure, config.local_radius)
+        np.minimum(residual, magnitude(departure), out=residual)
     if config.epipolar:
         fundamental, _ = fit_fundamental(source, target, config.epipolar_threshold, units)
         if fundamental is not None:
@@ -98,15 +106,15 @@ PARALLAX_BLIND_FRACTION = 0.05  # no parallax direction within this fraction of 
 
 
 def _residual_without_parallax(
-    flow: np.ndarray,
+    departure: np.ndarray,
     background: np.ndarray,
     source: np.ndarray,
     target: np.ndarray,
     grid: PixelGrid,
     config: GeometricConfig,
 ) -> np.ndarray:
-    """The residual less what static parallax in front of the dominant surface explains (the
-    plain residual length when the samples locate no epipole)."""
+    """The residual (``departure``: the flow less the background's) less what static parallax in
+    front of the dominant surface explains (its plain length when the samples locate no epipole)."""
     rows, cols = source[:, 1].astype(int), source[:, 0].astype(int)
     warped_samples = source + background[rows, cols]
     epipole = fit_parallax_epipole(
@@ -118,10 +126,9 @@ def _residual_without_parallax(
         config.parallax_angle,
         config.parallax_support,
     )
-    residual = flow - background
     if epipole is None:
-        return magnitude(residual)
-    return cheiral_residual(residual, grid.coordinates + background, epipole, PARALLAX_BLIND_FRACTION * grid.width)
+        return magnitude(departure)
+    return cheiral_residual(departure, grid.coordinates + background, epipole, PARALLAX_BLIND_FRACTION * grid.width)
 
 
 def _direction(
