@@ -51,9 +51,9 @@ OPTIONS: tuple[Option, ...] = (
            pattern=DEVICE_PATTERN, node_field="device", metavar="DEVICE"),
     Option("precision", "fp32", "network autocast precision on CUDA (fp32 as official)", flag="--precision",
            choices=PRECISIONS, node_field="precision"),
-    Option("inference.size", 518, "network input size, a multiple of 14: the square side, or the long side with "
-           "inference.keep_aspect", flag="--size", aliases=("--image-size",), range=Number(int, 14, 4088, multiple_of=14),
-           node_field="inference_size"),
+    Option("inference.size", 518, "network input size, a multiple of 14: the square side, or the long side when the "
+           "aspect ratio is kept", flag="--size", aliases=("--image-size",),
+           range=Number(int, 14, 4088, multiple_of=14), node_field="inference_size"),
     Option("inference.keep_aspect", False, "keep the image aspect ratio (multiples of 14) instead of the official "
            "square resize", flag="--keep-aspect", node_field="keep_aspect"),
     Option("inference.engine", "torch", "network engine: torch, onnxruntime (fp32; exported once and cached) or "
