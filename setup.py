@@ -32,6 +32,7 @@ ROS_WHEELS = [
     "ros-geometry-msgs==5.5.1",
     "ros-nav-msgs==5.5.1",
     "ros-diagnostic-msgs==5.5.1",
+    "ros-visualization-msgs==5.5.1",
     "ros-lifecycle-msgs==2.3.0",
 ]
 

@@ -37,13 +37,16 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
 
 from geomotion_core.backends import build_backend
 from geomotion_core.errors import ConfigError, GeoMotionError
+from geomotion_core.geometric.camera import intrinsics_from_fov
+from geomotion_core.instances import InstanceTracker
 from geomotion_core.options.table import OPTIONS_BY_NAME
 from geomotion_core.streaming import StreamingSegmenter
 from geomotion_core.types import FrameResult
-from geomotion_ros import messages
+from geomotion_ros import markers, messages
 from geomotion_ros.conversions import compressed_to_rgb, image_to_rgb
 from geomotion_ros.diagnostics import PipelineMonitor, pipeline_status
 from geomotion_ros.pairing import camera_info_store, usable_intrinsics
@@ -85,6 +88,8 @@ class Outputs:
     trajectory: LifecyclePublisher
     trajectory_reset: LifecyclePublisher
     points: LifecyclePublisher | None
+    instances: LifecyclePublisher | None  # motion_instances, with instances.enabled
+    objects: LifecyclePublisher | None  # moving_objects, with instances.enabled
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,8 @@ class GeoMotionNode(LifecycleNode):
         self.camera_infos = camera_info_store()
         self._outputs: Outputs | None = None
         self._tf = None
+        self._instances: InstanceTracker | None = None  # the instance stage, with instances.enabled
+        self._instance_epoch: int | None = None  # the stream its ids belong to
         self._subscriptions_active: list = []
         self._input_topics: list[tuple[str, str]] = []  # (resolved name, type) of the subscriptions
         self._lock = threading.Lock()
@@ -159,6 +166,9 @@ class GeoMotionNode(LifecycleNode):
             self.get_logger().error(f"configure failed: {describe_for_node(error)}")
             return TransitionCallbackReturn.FAILURE
         self.settings, self.engine = settings, engine
+        instance_config = settings.instance_config()
+        self._instances = InstanceTracker(instance_config) if instance_config is not None else None
+        self._instance_epoch = None
         self.tracker = FrameTracker(image_slots=engine.config.max_queue + 2 * settings.window_size)
         self._path_poses = deque(maxlen=settings.trajectory_length)
         self._create_outputs(settings)
@@ -261,6 +271,8 @@ class GeoMotionNode(LifecycleNode):
             trajectory=create(Path, "trajectory", qos),
             trajectory_reset=create(String, "trajectory_reset", latched),
             points=create(PointCloud2, "points", qos) if settings.publish_points else None,
+            instances=create(Image, "motion_instances", qos) if settings.instances_enabled else None,
+            objects=create(MarkerArray, "moving_objects", qos) if settings.instances_enabled else None,
         )
         if settings.publish_tf:
             self._tf = transform_broadcaster(self)
@@ -456,7 +468,29 @@ class GeoMotionNode(LifecycleNode):
             self._tf.sendTransform(messages.transform_stamped(pose, header, odom, child))
         if outputs.points is not None and result.points is not None:
             outputs.points.publish(messages.static_points(result.points, mask, settings.points_stride, header, odom))
+        if self._instances is not None:
+            self._publish_instances(result, frame)
         self.monitor.frame_published(frame.arrival, time.monotonic())
+
+    def _publish_instances(self, result: FrameResult, frame: TrackedFrame) -> None:
+        """Run the instance stage on this frame's mask; publish motion_instances and moving_objects."""
+        if frame.rgb is None:
+            self.get_logger().warning("instances: a frame's image was released before its mask came (input queue "
+                                      "full), so its objects are not published", throttle_duration_sec=5.0)
+            return
+        restart = frame.epoch != self._instance_epoch  # a new stream: new ids, old markers deleted
+        if restart:
+            self._instances.reset()
+            self._instance_epoch = frame.epoch
+        header = frame.header
+        found = self._instances.update(frame.rgb, result.mask > 0, stamp=header.stamp.sec + header.stamp.nanosec * 1e-9,
+                                       points=result.points, pose=result.pose)
+        self._outputs.instances.publish(markers.instance_image(found.ids, header))
+        height, width = found.ids.shape
+        intrinsics = self.camera_infos.intrinsics(header.stamp, width, height)
+        if intrinsics is None:
+            intrinsics = intrinsics_from_fov(width, height, self.settings.geometric_fov_degrees)
+        self._outputs.objects.publish(markers.object_markers(found, header, intrinsics, restart))
 
     def _extend_trajectory(self, pose: PoseStamped, epoch: int) -> None:
         """Append to the bounded trajectory; the first pose of a restarted one is announced first."""

@@ -20,6 +20,8 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from geomotion_core.backend import BackendOptions
 from geomotion_core.errors import ConfigError
+from geomotion_core.instances import InstanceConfig
+from geomotion_core.instances.config import OPTION_FIELDS as INSTANCE_FIELDS
 from geomotion_core.options.loader import load
 from geomotion_core.options.spec import Option, OptionValue
 from geomotion_core.options.table import NODE_OPTIONS, OPTIONS_BY_NAME
@@ -64,7 +66,7 @@ class SettingsViews:
             size=self.inference_size,
             keep_aspect=self.keep_aspect,
             allow_random_weights=self.allow_random_weights,
-            points=self.publish_points,
+            points=self.publish_points or self.instances_enabled,  # objects' 3D centroids where the backend has points
             engine=self.engine,
             geometric={
                 "preset": self.geometric_preset,
@@ -76,6 +78,12 @@ class SettingsViews:
                 "lookahead": self.window_lookahead if self.policy == "newest" else None,
             },
         )
+
+    def instance_config(self) -> InstanceConfig | None:
+        """The instance stage's settings; None when instances.enabled is false."""
+        if not self.instances_enabled:
+            return None
+        return InstanceConfig(**{name: getattr(self, f"instances_{name}") for name in INSTANCE_FIELDS})
 
     def streaming_config(self) -> StreamingConfig:
         """The engine's configuration (not yet validated)."""
