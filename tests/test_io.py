@@ -1,4 +1,4 @@
-"""Frame readers and result writers on real DAVIS frames."""
+"""Frame readers and result writers on rendered 854x480 frames (the demo clip) stored as JPEG."""
 from __future__ import annotations
 
 import json
@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from geomotion_core.demo.clip import DemoClipConfig, render_clip
 from geomotion_core.errors import InputError
 from geomotion_core.io import (
     OverlayVideoWriter,
@@ -22,16 +23,19 @@ from geomotion_core.io import (
 from geomotion_core.io.pointcloud import read_ply
 from geomotion_core.io.trajectory import read_tum
 
-SEQUENCE = "blackswan"
 
 
 @pytest.fixture(scope="module")
-def sequence_dir(davis_root: Path) -> Path:
-    return davis_root / "JPEGImages" / "480p" / SEQUENCE
+def sequence_dir(tmp_path_factory) -> Path:
+    """Twelve frames of the demo clip at DAVIS size, as ``00000.jpg`` ... (a DAVIS-like frame folder)."""
+    folder = tmp_path_factory.mktemp("sequence")
+    for index, frame in enumerate(render_clip(DemoClipConfig(frames=12, width=854, height=480)).frames):
+        cv2.imwrite(str(folder / f"{index:05d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    return folder
 
 
 @pytest.fixture(scope="module")
-def davis_frames(sequence_dir: Path) -> np.ndarray:
+def clip_frames(sequence_dir: Path) -> np.ndarray:
     paths = sorted(sequence_dir.glob("*.jpg"))[:5]
     return np.stack([cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths])
 
@@ -43,18 +47,18 @@ def _write_video(path: Path, frames: np.ndarray, fps: float) -> None:
     writer.release()
 
 
-def test_frame_folder_reads_real_davis_frames_in_order(sequence_dir: Path, davis_frames: np.ndarray) -> None:
+def test_frame_folder_reads_jpeg_frames_in_order(sequence_dir: Path, clip_frames: np.ndarray) -> None:
     source = open_frames(sequence_dir, fps=24)
     assert len(source) == len(list(sequence_dir.glob("*.jpg")))
     assert (source.height, source.width) == (480, 854)
     first = [frame for _, frame in zip(range(5), source)]
     assert [f.name for f in first] == ["00000", "00001", "00002", "00003", "00004"]
     assert [f.stamp for f in first] == pytest.approx([0, 1 / 24, 2 / 24, 3 / 24, 4 / 24])
-    np.testing.assert_array_equal(np.stack([f.image for f in first]), davis_frames)
+    np.testing.assert_array_equal(np.stack([f.image for f in first]), clip_frames)
 
 
-def test_natural_sort_keeps_stems(tmp_path: Path, davis_frames: np.ndarray) -> None:
-    small = davis_frames[:, ::8, ::8]
+def test_natural_sort_keeps_stems(tmp_path: Path, clip_frames: np.ndarray) -> None:
+    small = clip_frames[:, ::8, ::8]
     for number, frame in zip((10, 2, 1), small):
         write_png(tmp_path / f"frame{number}.png", frame)
     frames = list(open_frames(tmp_path))
@@ -67,9 +71,9 @@ def test_glob_selects_matching_frames(sequence_dir: Path) -> None:
     assert [f.name for f in source] == ["00000", "00001", "00002", "00003"]
 
 
-def test_video_frames_are_named_by_index_and_stamped_by_fps(tmp_path: Path, davis_frames: np.ndarray) -> None:
+def test_video_frames_are_named_by_index_and_stamped_by_fps(tmp_path: Path, clip_frames: np.ndarray) -> None:
     path = tmp_path / "clip.mp4"
-    _write_video(path, davis_frames, fps=12.0)
+    _write_video(path, clip_frames, fps=12.0)
     source = open_frames(path)
     frames = list(source)
     assert source.fps == pytest.approx(12.0)
@@ -77,11 +81,11 @@ def test_video_frames_are_named_by_index_and_stamped_by_fps(tmp_path: Path, davi
     assert [f.stamp for f in frames] == pytest.approx([i / 12 for i in range(5)])
     assert frames[0].image.shape == (480, 854, 3)
     # lossy codec: close to the source, and the colour order is RGB
-    assert np.abs(frames[0].image.astype(int) - davis_frames[0]).mean() < 8
+    assert np.abs(frames[0].image.astype(int) - clip_frames[0]).mean() < 8
 
 
-def test_unreadable_frame_is_skipped_and_counted(tmp_path: Path, davis_frames: np.ndarray) -> None:
-    for index, frame in enumerate(davis_frames[:3, ::8, ::8]):
+def test_unreadable_frame_is_skipped_and_counted(tmp_path: Path, clip_frames: np.ndarray) -> None:
+    for index, frame in enumerate(clip_frames[:3, ::8, ::8]):
         write_png(tmp_path / f"{index}.png", frame)
     (tmp_path / "1.png").write_bytes(b"not a png")
     source = open_frames(tmp_path)
@@ -149,8 +153,8 @@ def test_binary_ply_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_colors, colors)
 
 
-def test_overlay_tints_only_the_mask_and_writes_a_video(tmp_path: Path, davis_frames: np.ndarray) -> None:
-    frame = davis_frames[0]
+def test_overlay_tints_only_the_mask_and_writes_a_video(tmp_path: Path, clip_frames: np.ndarray) -> None:
+    frame = clip_frames[0]
     mask = np.zeros(frame.shape[:2], np.uint8)
     mask[200:300, 300:500] = 255
     overlay = render_overlay(frame, mask)
@@ -158,9 +162,9 @@ def test_overlay_tints_only_the_mask_and_writes_a_video(tmp_path: Path, davis_fr
     inside = overlay[220:280, 320:480].astype(int)
     assert (inside[..., 0] - frame[220:280, 320:480, 0].astype(int)).mean() > 20
     with OverlayVideoWriter(tmp_path / "overlay.mp4", 10.0, frame.shape[1], frame.shape[0]) as writer:
-        for image in davis_frames:
+        for image in clip_frames:
             writer.write(image, mask)
-    assert len(list(open_frames(tmp_path / "overlay.mp4"))) == len(davis_frames)
+    assert len(list(open_frames(tmp_path / "overlay.mp4"))) == len(clip_frames)
 
 
 def _jpeg_files(folder: Path, frames: np.ndarray) -> list[Path]:
@@ -172,9 +176,9 @@ def _jpeg_files(folder: Path, frames: np.ndarray) -> list[Path]:
     return paths
 
 
-def test_skipped_files_keep_the_later_stamps(tmp_path: Path, davis_frames: np.ndarray) -> None:
+def test_skipped_files_keep_the_later_stamps(tmp_path: Path, clip_frames: np.ndarray) -> None:
     """After a zero-byte frame the later frames were stamped one period early (issue 18, item 14)."""
-    paths = _jpeg_files(tmp_path / "frames", davis_frames[:, ::4, ::4])
+    paths = _jpeg_files(tmp_path / "frames", clip_frames[:, ::4, ::4])
     paths[1].write_bytes(b"")
     frames = list(open_frames(tmp_path / "frames", fps=10.0))
     assert [f.name for f in frames] == ["000", "002", "003", "004"]
@@ -182,9 +186,9 @@ def test_skipped_files_keep_the_later_stamps(tmp_path: Path, davis_frames: np.nd
     np.testing.assert_allclose([f.stamp for f in frames], [0.0, 0.2, 0.3, 0.4])
 
 
-def test_truncated_jpeg_is_skipped_not_used_half_grey(tmp_path: Path, davis_frames: np.ndarray) -> None:
+def test_truncated_jpeg_is_skipped_not_used_half_grey(tmp_path: Path, clip_frames: np.ndarray) -> None:
     """OpenCV decodes a cut JPEG as a partly grey picture; it must be skipped (issue 18, item 14)."""
-    paths = _jpeg_files(tmp_path / "frames", davis_frames[:3])
+    paths = _jpeg_files(tmp_path / "frames", clip_frames[:3])
     data = paths[1].read_bytes()
     paths[1].write_bytes(data[: len(data) // 2])
     assert cv2.imread(str(paths[1])) is not None  # what the reader used to take as a frame
@@ -192,17 +196,17 @@ def test_truncated_jpeg_is_skipped_not_used_half_grey(tmp_path: Path, davis_fram
     assert [f.name for f in source] == ["000", "002"] and source.skipped == 1
 
 
-def test_truncated_png_and_leading_bad_files_are_skipped(tmp_path: Path, davis_frames: np.ndarray) -> None:
+def test_truncated_png_and_leading_bad_files_are_skipped(tmp_path: Path, clip_frames: np.ndarray) -> None:
     folder = tmp_path / "frames"
     folder.mkdir()
-    for index, frame in enumerate(davis_frames[:3, ::8, ::8]):
+    for index, frame in enumerate(clip_frames[:3, ::8, ::8]):
         write_png(folder / f"{index}.png", frame)
     (folder / "0.png").write_bytes(b"")  # the first file is bad too: the size comes from the next one
     data = (folder / "2.png").read_bytes()
     (folder / "2.png").write_bytes(data[:-20])
     source = open_frames(folder)
     assert [f.name for f in source] == ["1"] and source.skipped == 2
-    assert (source.height, source.width) == davis_frames[0, ::8, ::8].shape[:2]
+    assert (source.height, source.width) == clip_frames[0, ::8, ::8].shape[:2]
 
 
 def test_folder_of_only_bad_files_and_unreadable_folder_are_input_errors(tmp_path: Path, monkeypatch) -> None:
@@ -221,11 +225,11 @@ def test_folder_of_only_bad_files_and_unreadable_folder_are_input_errors(tmp_pat
         open_frames(folder)
 
 
-def test_frame_reader_fuzz(tmp_path: Path, davis_frames: np.ndarray) -> None:
+def test_frame_reader_fuzz(tmp_path: Path, clip_frames: np.ndarray) -> None:
     """Random, truncated, zero-byte and odd-sized image files: the reader yields only whole frames of
     the stream's size, stamps by file position, counts every other file, and never raises."""
     rng = np.random.default_rng(18)
-    good = cv2.cvtColor(davis_frames[0, ::8, ::8], cv2.COLOR_RGB2BGR)
+    good = cv2.cvtColor(clip_frames[0, ::8, ::8], cv2.COLOR_RGB2BGR)
     for trial in range(12):
         folder = tmp_path / f"trial{trial}"
         folder.mkdir()

@@ -130,7 +130,7 @@ def read_levels(folder: Path) -> np.ndarray:
 
 @pytest.mark.parametrize(("height", "width"), [(480, 854), (45, 61)])
 def test_segment_eval_protocol_writes_the_official_masks(
-    small_reference, davis_root: Path, tmp_path: Path, height: int, width: int
+    small_reference, tmp_path: Path, height: int, width: int
 ) -> None:
     """End to end: written masks and probabilities equal the official chain on the network output."""
     from dataclasses import replace
@@ -139,13 +139,14 @@ def test_segment_eval_protocol_writes_the_official_masks(
     from geomotion_core.backends import build_backend
 
     side = 70
-    sources = sorted((davis_root / "JPEGImages" / "480p" / "blackswan").glob("*.jpg"))[:9]
+    from geomotion_core.demo.clip import DemoClipConfig, render_clip
+
     frames_dir = tmp_path / "frames"
     frames_dir.mkdir()
     images = []
-    for path in sources:
-        image = np.asarray(Image.open(path).convert("RGB"))[:height, :width]
-        Image.fromarray(image).save(frames_dir / f"{path.stem}.png")
+    for index, frame in enumerate(render_clip(DemoClipConfig(frames=9, width=854, height=480)).frames):
+        image = np.ascontiguousarray(frame[:height, :width])
+        Image.fromarray(image).save(frames_dir / f"{index:05d}.png")
         images.append(image)
     options = replace(small_reference.backend_options(size=side))
     backend = build_backend(options)
