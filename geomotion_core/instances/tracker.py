@@ -230,8 +230,7 @@ class InstanceTracker:
         free = np.flatnonzero(owner[1:] == 0) + 1
         free = free[segments.area[free] > 0]
         if waiting and len(free):
-            cost = np.array([[self._distance_cost(track, segments, segment) for track in waiting] for segment in free])
-            for row, col in assign(cost, 1.0):
+            for row, col in assign(self._distance_costs(waiting, segments, free), 1.0):
                 owner[free[row]] = waiting[col].id
         if overlap is not None:
             self._join_fragments(owner, overlap, segments)
@@ -254,10 +253,13 @@ class InstanceTracker:
             if not difference > speed_limit:  # NaN (motion unknown) joins
                 owner[segment] = track_id
 
-    def _distance_cost(self, track: _Track, segments: Segments, segment: int) -> float:
-        """Distance of a segment from a track's predicted centroid, in gate radii (>= 1: no match)."""
-        radius = max(self.config.gate * track.diagonal, self.config.merge_gap * self._diagonal)
-        return float(np.linalg.norm(segments.centroid[segment] - track.centroid - track.drift) / radius)
+    def _distance_costs(self, tracks: list[_Track], segments: Segments, free: np.ndarray) -> np.ndarray:
+        """Distances ``[len(free), len(tracks)]`` of segments from the tracks' predicted centroids, in
+        gate radii (>= 1: no match)."""
+        predicted = np.array([track.centroid + track.drift for track in tracks])
+        diagonals = np.array([track.diagonal for track in tracks])
+        radius = np.maximum(self.config.gate * diagonals, self.config.merge_gap * self._diagonal)
+        return np.linalg.norm(segments.centroid[free][:, None] - predicted[None], axis=-1) / radius[None]
 
     def _new_id(self) -> int:
         while self._next_id in self._tracks:
