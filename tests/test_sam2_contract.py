@@ -113,7 +113,8 @@ def test_predictor_is_the_one_sam2s_video_builder_makes(tmp_path: Path) -> None:
     official = build_sam2_video_predictor(config, None, device="cpu", hydra_overrides_extra=["++model.image_size=128"])
     checkpoint = tmp_path / "tiny.pt"
     torch.save({"model": official.state_dict()}, checkpoint)
-    ours = build_sam2_predictor(package_dir("sam2") / config, checkpoint, "cpu", image_size=128, cache_clip_features=False)
+    ours = build_sam2_predictor(package_dir("sam2") / config, checkpoint, "cpu", image_size=128,
+                                cache_clip_features=False)
     assert type(ours) is type(official) and not ours.training
     for name in ("image_size", "fill_hole_area", "binarize_mask_from_pts_for_mem_enc", "multimask_output_in_sam",
                  "use_obj_ptrs_in_encoder", "num_maskmem"):
