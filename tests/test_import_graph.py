@@ -6,6 +6,8 @@ Every import counts, wherever it is written (module level, inside a function, un
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,13 @@ def test_relative_and_function_level_imports_are_edges(tmp_path: Path) -> None:
     source.write_text("from . import sibling\nfrom ..other import thing\n\ndef f():\n    import deep.name\n")
     names = imported_names(source, "pkg.sub.module", is_package=False)
     assert names == {"pkg.sub.sibling", "pkg.other.thing", "deep.name"}
+
+
+def test_building_the_geometric_backend_imports_nothing_of_the_network() -> None:
+    code = ("import sys; from geomotion_core.backends import BackendOptions, build_backend; "
+            "build_backend(BackendOptions(backend='geometric')); "
+            "print(sorted(m for m in sys.modules if m.startswith(('geomotion_core.model', "
+            "'geomotion_core.pipeline', 'geomotion_core.refine', 'sam2'))))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            check=True)
+    assert result.stdout.strip() == "[]"

@@ -3,7 +3,7 @@
 The CLI, the streaming engine (and so the ROS node) and the bag evaluator all build their backend
 with :func:`build_backend` from one :class:`~geomotion_core.backend.BackendOptions`. Each backend
 is registered in ``BUILDERS`` under its name; its module is imported only when it is built, so
-that asking for the weight-free backend never imports the network's dependencies.
+that building the weight-free backend never loads the network, its checkpoint code or SAM2.
 """
 from __future__ import annotations
 
