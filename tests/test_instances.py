@@ -46,11 +46,13 @@ def test_demo_clip_objects_keep_their_ids_and_every_moving_pixel(clip) -> None:
     assert len(np.unique(ids)) == 3  # two ids and the background over the whole clip
 
 
-@pytest.mark.parametrize("offset", [0.0, 20.0], ids=["hidden", "partly-covered"])
-def test_crossing_objects_keep_their_ids(offset: float) -> None:
-    """Two objects cross, the larger in front: with offset 0 the smaller one is hidden for four
-    frames, with 20 it is partly covered. Both come out on the other side with the ids they had."""
-    crossing = render_crossing(CLIP, offset)
+@pytest.mark.parametrize(("seed", "speed", "offset"), [(7, 3.5, 0.0), (7, 3.5, 20.0), (1, 5.0, 0.0), (2, 2.5, 20.0),
+                                                    (3, 3.5, 40.0)])
+def test_crossing_objects_keep_their_ids(seed: int, speed: float, offset: float) -> None:
+    """Two objects cross, the larger in front, under a panning, zooming, rolling camera: with offset
+    0 the smaller one is hidden for a few frames, with 20 it is mostly covered, with 40 touched.
+    Both come out on the other side with the ids they had."""
+    crossing = render_crossing(replace(CLIP, seed=seed, object_speed=speed), offset)
     ids = track(crossing.frames, crossing.masks)
     scores = identity_scores(ids, crossing.instances)
     assert scores.switches == 0
@@ -60,6 +62,17 @@ def test_crossing_objects_keep_their_ids(offset: float) -> None:
         after = np.bincount(last[crossing.instances[-1] == number]).argmax()
         assert before == after != 0
     np.testing.assert_array_equal(ids > 0, crossing.masks)
+
+
+@pytest.mark.parametrize("seed", [1, 7])
+def test_an_object_covered_longer_than_remembered_gets_a_new_id(seed: int) -> None:
+    """Slow objects (2.5 pixels a frame) crossing head-on: the smaller one is covered, wholly or in
+    part, for 19 of the 24 frames. Remembered for 10 frames (the default) it comes out with a new id,
+    one switch; remembered for 30 it keeps its id."""
+    crossing = render_crossing(replace(CLIP, seed=seed, object_speed=2.5), 0.0)
+    short = identity_scores(track(crossing.frames, crossing.masks), crossing.instances)
+    long = identity_scores(track(crossing.frames, crossing.masks, InstanceConfig(memory=30)), crossing.instances)
+    assert (short.switches, long.switches) == (1, 0)
 
 
 def test_crossing_with_a_switch_is_counted(clip) -> None:

@@ -87,7 +87,7 @@ def linked_groups(linked: np.ndarray) -> np.ndarray:
 
 def group_components(
     stats: np.ndarray, centroids: np.ndarray, config: InstanceConfig, frame_size: tuple[int, int],
-    motion: np.ndarray | None
+    motion: np.ndarray | None, apart: np.ndarray | None = None
 ) -> Segments:
     """Group connected components into segments (see the module docstring).
 
@@ -97,6 +97,7 @@ def group_components(
         frame_size: ``(height, width)`` of the mask.
         motion: ``[C + 1, 2]`` image motion (pixels per frame) of each component; None when
             unknown (the first frame), and then parts are not merged.
+        apart: ``[C, C]`` bool, pairs of components (0-based) never merged (known different objects).
     """
     area_px, diagonal = frame_scale(*frame_size)
     areas = stats[1:, cv2.CC_STAT_AREA].astype(np.float64)
@@ -109,7 +110,10 @@ def group_components(
     if motion is not None:
         speeds = motion[1:][parts]
         agree = np.linalg.norm(speeds[:, None] - speeds[None, :], axis=-1) <= config.merge_speed * diagonal  # NaN: never
-        linked |= agree & (box_gaps(boxes[parts], boxes[parts]) <= gap)
+        close = box_gaps(boxes[parts], boxes[parts]) <= gap
+        if apart is not None:
+            close &= ~apart[np.ix_(parts, parts)]
+        linked |= agree & close
     group = linked_groups(linked)
     segment_of = np.zeros(len(areas) + 1, np.int32)
     segment_of[parts + 1] = group + 1

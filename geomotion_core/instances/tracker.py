@@ -26,6 +26,7 @@ from geomotion_core.instances.segments import Segments, components, frame_scale,
 MAX_ID = 65535  # ids fit a mono16 image
 VELOCITY_SMOOTHING = 0.5  # weight of the previous velocity estimate
 FRAGMENT_SHARE = 0.5  # a segment lying at least this much in a matched track's carried view may join it
+EMERGED_SHARE = 0.1  # a track claims part of a segment only with at least this share of its whole view
 WHOLE_CHANGE = 0.1  # a track split from another still counts as seen whole while its area changes less than this
 
 
@@ -57,13 +58,13 @@ class _Track:
     id: int
     last_seen: int
     box: np.ndarray  # x0, y0, x1, y1
-    centroid: np.ndarray  # x, y
+    centroid: np.ndarray  # x, y as last seen
     shape: np.ndarray  # bool crop of the last whole view, in pixels of the flow's size
     origin: np.ndarray  # x, y of the crop's corner, pixels of the flow's size
     held_area: float  # pixels of that view
+    anchor: np.ndarray  # x, y centroid of that view
     velocity: np.ndarray = field(default_factory=lambda: np.full(2, np.nan))  # relative to the background, px/frame
-    shape_shift: np.ndarray = field(default_factory=lambda: np.zeros(2))  # predicted motion since the view
-    drift: np.ndarray = field(default_factory=lambda: np.zeros(2))  # predicted motion since last seen
+    shift: np.ndarray = field(default_factory=lambda: np.zeros(2))  # predicted motion since that view, pixels
     whole: bool = True  # the last view was whole (not cut by another object)
     world_centroid: np.ndarray | None = None
     stamp: float | None = None
@@ -159,22 +160,19 @@ class InstanceTracker:
         self._frame += 1
         backward = self._flow(gray, self._gray) if self._gray is not None else None
         self._gray = gray
-        frame = self._segment(mask, backward)
-        for track in self._tracks.values():
-            step = self._background + np.nan_to_num(track.velocity)
-            track.shape_shift, track.drift = track.shape_shift + step, track.drift + step
+        frame, carried = self._segment(mask, backward)
         self._crossing = set()
         overlap = None
-        if self._tracks:
-            carried = self._carry(frame)
+        if carried is not None:
             overlap = overlap_table(frame.segment_small(), carried, frame.segments.count, len(self._carried))
             if self._split_crossings(frame, carried, overlap):
                 overlap = overlap_table(frame.segment_small(), carried, frame.segments.count, len(self._carried))
         owner = self._associate(frame.segments, overlap)
         return self._finish(frame, owner, stamp, points, pose, world)
 
-    def _segment(self, mask: np.ndarray, backward: np.ndarray | None) -> _Frame:
-        """Components, their motion and the background's (from the flow back to the previous frame), segments."""
+    def _segment(self, mask: np.ndarray, backward: np.ndarray | None) -> tuple[_Frame, np.ndarray | None]:
+        """Components and their motion (the flow back to the previous frame), the background's motion,
+        the tracks carried into the frame, and the segments; returns the frame and the carried slots."""
         labels, stats, centroids = components(mask)
         height, width = mask.shape
         self._diagonal = frame_scale(height, width)[1]
@@ -186,32 +184,59 @@ class InstanceTracker:
         if backward is not None:
             motion = -mean_motion(labels_small, backward, len(stats) - 1) * to_full
             self._background = np.nan_to_num(motion[0])
-        segments = group_components(stats, centroids, self.config, (height, width), motion)
-        return _Frame(labels, labels_small, segments, to_full)
+        carried = apart = None
+        if self._tracks:
+            carried = self._carry(to_full, labels_small.shape)
+            apart = self._kept_apart(labels_small, carried, len(stats) - 1)
+        segments = group_components(stats, centroids, self.config, (height, width), motion, apart)
+        return _Frame(labels, labels_small, segments, to_full), carried
 
-    def _carry(self, frame: _Frame) -> np.ndarray:
+    def _carry(self, to_full: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """Every remembered track's last whole view at its predicted place, as slots at the flow's size;
         where views meet, the larger object is taken to be in front."""
+        for track in self._tracks.values():
+            step = self._background + np.nan_to_num(track.velocity)
+            track.shift = track.shift + step
         self._carried = sorted(self._tracks.values(), key=lambda track: track.held_area)
-        carried = np.zeros(frame.labels_small.shape, np.uint16)
+        carried = np.zeros(size, np.uint16)
         for slot, track in enumerate(self._carried, start=1):
-            paint(carried, track.shape, track.origin + np.rint(track.shape_shift / frame.to_full).astype(int), slot)
+            paint(carried, track.shape, track.origin + np.rint(track.shift / to_full).astype(int), slot)
         return carried
 
+    def _kept_apart(self, labels_small: np.ndarray, carried: np.ndarray, count: int) -> np.ndarray:
+        """``[C, C]`` components that continue two different tracks, unless both tracks' velocities
+        are known and agree: those are two objects, however alike their flow looks."""
+        overlap = overlap_table(labels_small, carried, count, len(self._carried))
+        pixels = overlap.sum(axis=1)[1:]
+        claim = overlap[1:, 1:].argmax(axis=1)
+        claimed = overlap[1:, 1:][np.arange(count), claim] * 2 > pixels  # the component lies mostly in that view
+        velocities = np.array([track.velocity for track in self._carried])[claim]
+        speed_limit = self.config.merge_speed * self._diagonal
+        with np.errstate(invalid="ignore"):
+            alike = np.linalg.norm(velocities[:, None] - velocities[None, :], axis=-1) <= speed_limit  # NaN: not alike
+        return claimed[:, None] & claimed[None, :] & (claim[:, None] != claim[None, :]) & ~alike
+
     def _split_crossings(self, frame: _Frame, carried: np.ndarray, overlap: np.ndarray) -> bool:
-        """Split each segment that covers several carried tracks moving differently; whether any was."""
+        """Split each segment that covers several carried tracks, unless their velocities are known and
+        agree (then they are one object now); whether any was."""
         segments = frame.segments
         if segments.count == 0:
             return False
         predicted = overlap[:, 1:].sum(axis=0)
+        whole = np.array([track.held_area for track in self._carried]) / np.prod(frame.to_full)  # flow-size pixels
+        needed = np.maximum(np.maximum(self.config.split_share * predicted, EMERGED_SHARE * whole), 1)
         owner = overlap[1:, 1:].argmax(axis=0) + 1
         speed_limit = self.config.merge_speed * self._diagonal
         carried_full = None
         for segment in range(1, segments.count + 1):
-            share = overlap[segment, 1:] >= np.maximum(self.config.split_share * predicted, 1)
+            share = overlap[segment, 1:] >= needed
             claims = np.flatnonzero(share & (owner == segment))
-            if len(claims) < 2 or not _move_differently(np.array([self._carried[k].velocity for k in claims]), speed_limit):
+            if len(claims) < 2:
                 continue
+            velocities = np.array([self._carried[k].velocity for k in claims])
+            if np.isfinite(velocities).all() and not _move_differently(velocities, speed_limit):
+                continue  # they move together: one object now
+
             if carried_full is None:
                 carried_full = cv2.resize(carried, frame.labels.shape[::-1], interpolation=cv2.INTER_NEAREST)
             self._crossing.update(self._carried[k].id for k in claims)
@@ -256,7 +281,7 @@ class InstanceTracker:
     def _distance_costs(self, tracks: list[_Track], segments: Segments, free: np.ndarray) -> np.ndarray:
         """Distances ``[len(free), len(tracks)]`` of segments from the tracks' predicted centroids, in
         gate radii (>= 1: no match)."""
-        predicted = np.array([track.centroid + track.drift for track in tracks])
+        predicted = np.array([track.anchor + track.shift for track in tracks])
         diagonals = np.array([track.diagonal for track in tracks])
         radius = np.maximum(self.config.gate * diagonals, self.config.merge_gap * self._diagonal)
         return np.linalg.norm(segments.centroid[free][:, None] - predicted[None], axis=-1) / radius[None]
@@ -288,10 +313,11 @@ class InstanceTracker:
             view = slot_small[lo[1] : hi[1], lo[0] : hi[0]] == slot
             track = self._tracks.get(track_id)
             if track is None:
-                track = self._tracks[track_id] = _Track(track_id, self._frame, box[slot], centroid[slot], view, lo, area[slot])
+                track = self._tracks[track_id] = _Track(track_id, self._frame, box[slot], centroid[slot], view, lo,
+                                                        area[slot], centroid[slot])
             else:
                 self._observe(track, view, lo, area[slot], centroid[slot])
-            track.last_seen, track.box, track.centroid, track.drift = self._frame, box[slot], centroid[slot], np.zeros(2)
+            track.last_seen, track.box, track.centroid = self._frame, box[slot], centroid[slot]
             centre_3d = None if centres_3d is None else centres_3d[slot]
             objects.append(self._object(track, int(area[slot]), centre_3d, stamp, pose, world))
         ended = [track_id for track_id, track in self._tracks.items() if self._frame - track.last_seen > self.config.memory]
@@ -302,14 +328,16 @@ class InstanceTracker:
         return InstanceFrame(ids, objects, vanished, sorted(ended))
 
     def _observe(self, track: _Track, view: np.ndarray, origin: np.ndarray, area: float, centroid: np.ndarray) -> None:
-        """A seen track's velocity and view; both held while it is cut by a crossing."""
-        whole = track.id not in self._crossing or abs(area / track.held_area - 1) <= WHOLE_CHANGE
+        """A seen track's velocity and whole view; while it is cut by a crossing both are held and
+        its place is predicted (its pixels then are partly guessed)."""
+        whole = track.id not in self._crossing
         if whole and track.whole and track.last_seen == self._frame - 1:
-            latest = centroid - track.centroid - self._background
+            latest = centroid - track.anchor - self._background
             finite = np.isfinite(track.velocity).all()
             track.velocity = VELOCITY_SMOOTHING * track.velocity + (1 - VELOCITY_SMOOTHING) * latest if finite else latest
         if whole:
-            track.shape, track.origin, track.held_area, track.shape_shift = view, origin, area, np.zeros(2)
+            track.shape, track.origin, track.held_area, track.anchor = view, origin, area, centroid
+            track.shift = np.zeros(2)
         track.whole = whole
 
     def _object(self, track: _Track, area: int, centre_3d: np.ndarray | None, stamp: float | None,
@@ -393,9 +421,6 @@ def paint(canvas: np.ndarray, shape: np.ndarray, origin: np.ndarray, value: int)
 
 
 def _move_differently(velocities: np.ndarray, limit: float) -> bool:
-    """Whether some two of these track velocities (NaN: unknown) differ by more than ``limit``."""
-    known = velocities[np.isfinite(velocities).all(axis=1)]
-    if len(known) < 2:
-        return False
-    spread = np.linalg.norm(known[:, None] - known[None, :], axis=-1)
+    """Whether some two of these track velocities differ by more than ``limit``."""
+    spread = np.linalg.norm(velocities[:, None] - velocities[None, :], axis=-1)
     return bool((spread > limit).any())
