@@ -29,6 +29,7 @@ def test_settings_from_strings_take_each_field_type() -> None:
     ({"parallax_angle": "90"}, "parallax_angle is out of range"),
     ({"parallax_support": "0"}, "parallax_support is out of range"),
     ({"parallax_residual": "-1"}, "parallax_residual must be a positive number"),
+    ({"local_radius": "-1"}, "local_radius must be >= 0"),
 ])
 def test_bad_settings_are_refused_with_their_name(settings: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
