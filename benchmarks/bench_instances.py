@@ -56,7 +56,8 @@ def sequences(names: tuple[str, ...], only: set[str] | None) -> list[tuple[Path,
         folder = root / "JPEGImages" / "480p"
         if not folder.is_dir():
             raise SystemExit(f"{folder} not found (set GEOMOTION_TEST_DATA; docs/testing.md)")
-        found += [(root, path.name) for path in sorted(folder.iterdir()) if path.is_dir() and (not only or path.name in only)]
+        found += [(root, path.name) for path in sorted(folder.iterdir())
+                  if path.is_dir() and (not only or path.name in only)]
     return found
 
 

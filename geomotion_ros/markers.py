@@ -56,7 +56,8 @@ def _object(item: InstanceObject, header: Header, intrinsics: np.ndarray) -> lis
     box = _marker(header, "box", item.id, Marker.ADD, Marker.LINE_STRIP, colour)
     box.points = [_point(_back_project(u, v, depth, intrinsics)) for u, v in corners]
     box.scale.x = LINE_WIDTH * depth
-    label = _marker(header, "label", item.id, Marker.ADD, Marker.TEXT_VIEW_FACING, ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0))
+    white = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
+    label = _marker(header, "label", item.id, Marker.ADD, Marker.TEXT_VIEW_FACING, white)
     label.text = str(item.id)
     label.pose.position = _point(_back_project(x, y - 2, depth, intrinsics))
     label.scale.z = TEXT_HEIGHT * depth

@@ -22,7 +22,8 @@ def overlap_table(segments: np.ndarray, carried: np.ndarray, segment_count: int,
     segments, carried = segments.ravel(), carried.ravel()
     labelled = np.flatnonzero((segments > 0) | (carried > 0))
     pairs = segments[labelled].astype(np.int64) * (track_count + 1) + carried[labelled]
-    return np.bincount(pairs, minlength=(segment_count + 1) * (track_count + 1)).reshape(segment_count + 1, track_count + 1)
+    shape = (segment_count + 1, track_count + 1)
+    return np.bincount(pairs, minlength=shape[0] * shape[1]).reshape(shape)
 
 
 def iou_table(overlap: np.ndarray) -> np.ndarray:

@@ -31,7 +31,8 @@ def camera_centroids(labels: np.ndarray, points: np.ndarray, pose: np.ndarray, c
         return sums / pixels[:, None]
 
 
-def camera_velocity(previous_world: np.ndarray, current_world: np.ndarray, seconds: float, pose: np.ndarray) -> np.ndarray:
+def camera_velocity(previous_world: np.ndarray, current_world: np.ndarray, seconds: float,
+                    pose: np.ndarray) -> np.ndarray:
     """Velocity of a centroid that moved between two world positions, in the current camera frame (per second)."""
     return pose[:3, :3].T @ ((current_world - previous_world) / seconds)
 

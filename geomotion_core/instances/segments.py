@@ -60,7 +60,8 @@ def mean_motion(labels: np.ndarray, flow: np.ndarray, count: int) -> np.ndarray:
     vectors = flow.reshape(-1, 2)
     members = flat[inside]
     pixels = np.bincount(members, minlength=count + 1).astype(np.float64)
-    sums = np.stack([np.bincount(members, weights=vectors[inside, axis], minlength=count + 1) for axis in (0, 1)], axis=1)
+    sums = np.stack([np.bincount(members, weights=vectors[inside, axis], minlength=count + 1) for axis in (0, 1)],
+                    axis=1)
     pixels[0] = flat.size - len(inside)
     sums[0] = np.array(cv2.sumElems(flow)[:2]) - sums[1:].sum(axis=0)  # OpenCV's sum: many times numpy's speed
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -69,9 +70,10 @@ def mean_motion(labels: np.ndarray, flow: np.ndarray, count: int) -> np.ndarray:
 
 def box_gaps(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
     """Pairwise distances ``[len(boxes), len(others)]`` between axis-aligned boxes (0 when they touch)."""
-    gap_x = np.maximum(0.0, np.maximum(boxes[:, None, 0], others[None, :, 0]) - np.minimum(boxes[:, None, 2], others[None, :, 2]))
-    gap_y = np.maximum(0.0, np.maximum(boxes[:, None, 1], others[None, :, 1]) - np.minimum(boxes[:, None, 3], others[None, :, 3]))
-    return np.hypot(gap_x, gap_y)
+    low = np.maximum(boxes[:, None, :2], others[None, :, :2])
+    high = np.minimum(boxes[:, None, 2:], others[None, :, 2:])
+    gaps = np.maximum(0.0, low - high)
+    return np.hypot(gaps[..., 0], gaps[..., 1])
 
 
 def linked_groups(linked: np.ndarray) -> np.ndarray:
@@ -109,7 +111,8 @@ def group_components(
     linked = np.eye(len(parts), dtype=bool)
     if motion is not None:
         speeds = motion[1:][parts]
-        agree = np.linalg.norm(speeds[:, None] - speeds[None, :], axis=-1) <= config.merge_speed * diagonal  # NaN: never
+        difference = np.linalg.norm(speeds[:, None] - speeds[None, :], axis=-1)
+        agree = difference <= config.merge_speed * diagonal  # NaN (unknown) never agrees
         close = box_gaps(boxes[parts], boxes[parts]) <= gap
         if apart is not None:
             close &= ~apart[np.ix_(parts, parts)]

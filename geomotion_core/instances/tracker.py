@@ -4,10 +4,11 @@ Each frame's mask is split into segments (:mod:`segments`). Every remembered tra
 into the frame: its last whole view, moved by the background's motion (mean DIS flow of the
 non-moving pixels) plus its own velocity relative to the background. Segments continue the
 tracks whose carried view they overlap (:mod:`association`). A segment that covers several
-carried tracks moving differently (objects that cross) is split between them, each pixel going
-to the nearest carried view; while a track is cut that way its view and velocity are held, so
-an object hidden for a few frames is found again where it should come out. Tracks not seen for
-``memory`` frames end. Ids are never reused while the tracker lives (up to 65535, mono16).
+carried tracks that do not move alike (objects that cross) is split between them, each pixel
+going to the nearest carried view; while a track is cut that way its view, velocity and place
+are held and predicted, so an object hidden for a few frames is found again where it should come
+out. Tracks not seen for ``memory`` frames end. Ids are never reused while the tracker lives (up
+to 65535, mono16). docs/instances.md describes the steps and what was measured.
 """
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ MAX_ID = 65535  # ids fit a mono16 image
 VELOCITY_SMOOTHING = 0.5  # weight of the previous velocity estimate
 FRAGMENT_SHARE = 0.5  # a segment lying at least this much in a matched track's carried view may join it
 EMERGED_SHARE = 0.1  # a track claims part of a segment only with at least this share of its whole view
-WHOLE_CHANGE = 0.1  # a track split from another still counts as seen whole while its area changes less than this
 
 
 @dataclass
@@ -89,8 +89,11 @@ class _Frame:
     def segment_small(self) -> np.ndarray:
         """Segment labels at the flow's size."""
         if self._segment_small is None:
-            self._segment_small = (self.segments.segment_of[self.labels_small] if self.segment_map is None else
-                                   cv2.resize(self.segment_map, self.labels_small.shape[::-1], interpolation=cv2.INTER_NEAREST))
+            if self.segment_map is None:
+                self._segment_small = self.segments.segment_of[self.labels_small]
+            else:
+                size = self.labels_small.shape[::-1]
+                self._segment_small = cv2.resize(self.segment_map, size, interpolation=cv2.INTER_NEAREST)
         return self._segment_small
 
     def per_pixel(self, table: np.ndarray) -> np.ndarray:
@@ -152,8 +155,8 @@ class InstanceTracker:
                 between frames of one world.
         """
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or mask.shape != image.shape[:2]:
-            raise InputError(f"instances need a uint8 RGB frame and a mask of its size, got {image.shape} {image.dtype} "
-                             f"and {mask.shape}")
+            raise InputError(f"instances need a uint8 RGB frame and a mask of its size, got {image.shape} "
+                             f"{image.dtype} and {mask.shape}")
         gray = self._flow.prepare(image)
         if self._gray is not None and self._gray.shape != gray.shape:
             self.reset()
@@ -236,7 +239,6 @@ class InstanceTracker:
             velocities = np.array([self._carried[k].velocity for k in claims])
             if np.isfinite(velocities).all() and not _move_differently(velocities, speed_limit):
                 continue  # they move together: one object now
-
             if carried_full is None:
                 carried_full = cv2.resize(carried, frame.labels.shape[::-1], interpolation=cv2.INTER_NEAREST)
             self._crossing.update(self._carried[k].id for k in claims)
@@ -320,7 +322,8 @@ class InstanceTracker:
             track.last_seen, track.box, track.centroid = self._frame, box[slot], centroid[slot]
             centre_3d = None if centres_3d is None else centres_3d[slot]
             objects.append(self._object(track, int(area[slot]), centre_3d, stamp, pose, world))
-        ended = [track_id for track_id, track in self._tracks.items() if self._frame - track.last_seen > self.config.memory]
+        ended = [track_id for track_id, track in self._tracks.items()
+                 if self._frame - track.last_seen > self.config.memory]
         for track_id in ended:
             del self._tracks[track_id]
         vanished = sorted(self._visible - set(visible))
@@ -334,7 +337,8 @@ class InstanceTracker:
         if whole and track.whole and track.last_seen == self._frame - 1:
             latest = centroid - track.anchor - self._background
             finite = np.isfinite(track.velocity).all()
-            track.velocity = VELOCITY_SMOOTHING * track.velocity + (1 - VELOCITY_SMOOTHING) * latest if finite else latest
+            smoothed = VELOCITY_SMOOTHING * track.velocity + (1 - VELOCITY_SMOOTHING) * latest
+            track.velocity = smoothed if finite else latest
         if whole:
             track.shape, track.origin, track.held_area, track.anchor = view, origin, area, centroid
             track.shift = np.zeros(2)
@@ -360,7 +364,8 @@ class InstanceTracker:
         return result
 
 
-def _split(segments: Segments, segment_map: np.ndarray, carried_full: np.ndarray, segment: int, slots: np.ndarray) -> None:
+def _split(segments: Segments, segment_map: np.ndarray, carried_full: np.ndarray, segment: int,
+           slots: np.ndarray) -> None:
     """Split ``segment`` in place between carried ``slots``: each pixel to the nearest carried view."""
     x0, y0, x1, y1 = segments.box[segment].astype(int)
     crop = segment_map[y0:y1, x0:x1]
@@ -389,8 +394,8 @@ def _slot_stats(segments: Segments, segment_slot: np.ndarray, count: int) -> tup
     area = np.bincount(segment_slot, weights=segments.area, minlength=count + 1)
     weighted = np.nan_to_num(segments.centroid) * segments.area[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        centroid = np.stack([np.bincount(segment_slot, weights=weighted[:, axis], minlength=count + 1) for axis in (0, 1)],
-                            axis=1) / area[:, None]
+        sums = [np.bincount(segment_slot, weights=weighted[:, axis], minlength=count + 1) for axis in (0, 1)]
+        centroid = np.stack(sums, axis=1) / area[:, None]
     box = np.empty((count + 1, 4))
     box[:, :2], box[:, 2:] = np.inf, -np.inf
     present = segments.area > 0
