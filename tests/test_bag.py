@@ -141,6 +141,7 @@ def test_truncated_bag_is_a_clear_error(davis_root, tmp_path):
     assert str(bag) in result.stderr
 
 
+@pytest.mark.slow  # two CLI processes: make a bag, then replay it through the node
 def test_cli_make_then_eval_writes_json(davis_root, tmp_path):
     bag = tmp_path / "cli_bag"
     made = _run_cli("make", "--benchmark", "davis2016", "--data", str(davis_root), "--seq", "libby",

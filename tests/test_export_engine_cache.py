@@ -87,6 +87,7 @@ def test_warmup_sizes():
             warmup_sizes(bad)
 
 
+@pytest.mark.slow  # compiles the small network for two window sizes
 def test_warmup_routes_the_torch_engine_through_one_graph_per_window(small_reference):
     """The warm-up logic on the CPU, with torch.compile's tracing-only backend (inductor's C++
     compilation takes minutes per window length on a busy 2-core CPU; tests/test_export_cuda.py

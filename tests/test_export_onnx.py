@@ -26,6 +26,8 @@ from geomotion_core.export.store import ENGINES_FOLDER, ExportStore, weights_ide
 
 pytest.importorskip("onnxruntime")  # the `export` extra, part of `dev`: installed by `make test`
 
+pytestmark = pytest.mark.slow  # the module exports the small network to ONNX once (minutes on 2 cores)
+
 TOLERANCE = 1e-4
 SMALL_SIZE = 56  # the reference inputs' size
 
