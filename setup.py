@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """ament_python package `geomotion_ros`: installs `geomotion_core` and `geomotion_ros`."""
 from glob import glob
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The interface every motion backend implements, and the options a backend is built from.
 
 One engine, three front doors: the CLI, the streaming engine (and so the ROS node) and the bag

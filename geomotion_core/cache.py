@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A small least-recently-used cache for per-frame and per-pair results of the backends."""
 from __future__ import annotations
 

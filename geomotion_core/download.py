@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fetch weight files, only ever on the user's request (`geomotion weights download`).
 
 A file is written to a temporary ``.part`` file beside its destination and renamed into place once

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Exceptions the CLI and the node turn into one clear message (no traceback)."""
 
 

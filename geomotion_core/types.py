@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Result types shared by the backends, the pipeline, the streaming engine and the node."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Where weight files are looked for, and which ones exist.
 
 Weights are never downloaded at import or at run time. They are looked for, in order, at an

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """sensor_msgs/Image and CompressedImage <-> numpy, without cv_bridge.
 
 **One rejection type.** ``image_to_rgb`` and ``compressed_to_rgb`` either return an ``[H, W, 3]``

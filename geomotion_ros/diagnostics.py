@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Pipeline health: input and processed rates, latency percentiles, drops -> DiagnosticStatus."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """``motion_instances`` and ``moving_objects``: the instance stage's result as ROS messages.
 
 ``motion_instances`` is the id map (mono16, 0 background) with the input image's header.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Output messages built from one frame's result: mask, probability, overlay, poses, TF, points.
 
 Poses leave the engine camera-to-world in OpenCV optical axes (x right, y down, z forward), the

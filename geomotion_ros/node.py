@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """``geomotion_node``: streaming motion segmentation as a ROS 2 lifecycle node.
 
 configure  read parameters, build the backend and the streaming engine (missing weights fail

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Looks up the CameraInfo of an image by its stamp: ``message_filters.Cache`` or a bounded table.
 
 An exact-time synchronizer would hold back every image whose CameraInfo never arrives; the node

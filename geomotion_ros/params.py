@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The node's parameters: the node entries of the option table, declared with descriptors and read
 into :class:`NodeSettings`.
 

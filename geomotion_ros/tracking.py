@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The node's record of frames handed to the engine, so each result gets its input's header back.
 
 The engine numbers every submitted frame in order (``FrameResult.index``) and returns results in

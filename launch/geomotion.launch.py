@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Start geomotion_node with the package's parameters and, for this node only, the Fast DDS profile.
 
     ros2 launch geomotion_ros geomotion.launch.py \

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The one factory of motion backends, and the adapters from ``BackendOptions`` to each backend.
 
 The CLI, the streaming engine (and so the ROS node) and the bag evaluator all build their backend

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """``BackendOptions`` -> the weight-free :class:`~geomotion_core.geometric.GeometricBackend`."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """``BackendOptions`` -> the GeoMotion :class:`~geomotion_core.pipeline.network_backend.NetworkBackend`."""
 from __future__ import annotations
 

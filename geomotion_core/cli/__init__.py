@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The `geomotion` command.
 
 Sub-commands are plug-ins: each entry point of the group ``geomotion.commands`` names a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`python -m geomotion_core.cli` runs the `geomotion` command."""
 import sys
 

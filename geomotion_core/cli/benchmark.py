@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`geomotion benchmark`: segment every sequence of a benchmark, then score it, in one command."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`geomotion demo`: render the synthetic clip, segment it, score it against its exact ground truth.
 
 The masks are scored as one foreground (J, F), and the objects with their ids (instance J and F

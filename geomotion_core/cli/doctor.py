@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`geomotion doctor`: what this machine has for GeoMotion, and where weights are looked for."""
 from __future__ import annotations
 

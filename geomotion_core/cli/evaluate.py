@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`geomotion eval`: score predicted masks against a benchmark or any GT folder."""
 from __future__ import annotations
 

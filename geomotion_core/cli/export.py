@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`geomotion export -o DIR`: the network as ONNX graphs, described and checked against PyTorch.
 
 ``DIR`` receives ``encoder.onnx`` + ``decoder.onnx`` (default; the streaming reuse of encoder

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The one validation layer of the `geomotion` command line: typed option values.
 
 Every numeric option is declared with a :class:`Number` (finite, in a stated range) and every

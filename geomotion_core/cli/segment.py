@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`geomotion segment INPUT -o OUT`: motion masks, probabilities, overlay and camera poses of a video.
 
 The backend options (entries of the option table) are added by :func:`add_backend_arguments` and

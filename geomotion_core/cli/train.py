@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`geomotion train`: train the motion decoder (one process, or one per GPU under torchrun)."""
 from __future__ import annotations
 

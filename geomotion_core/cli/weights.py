@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`geomotion weights`: which weight files GeoMotion expects, where they are looked for, which exist.
 
 ``geomotion weights`` lists every expected file with the paths looked at, and for present files

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Render the demo clip: a procedural-noise world seen by a panning, zooming, rolling camera, with
 independently moving textured objects. Each object moves in the world, so it moves relative to the
 background in every frame; its ground-truth mask is its warped alpha, exact by construction.

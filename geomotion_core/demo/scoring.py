@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Score the demo's predicted masks and instances against the clip's exact ground truth; draw a picture."""
 from __future__ import annotations
 

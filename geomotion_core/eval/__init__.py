@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Evaluation equal to the official toolkits: per-frame J and F, statistics, protocols,
 benchmark readers and reports (see ``docs/evaluation.md``)."""
 from geomotion_core.eval.aggregate import SequenceScores, Statistics, Summary

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Statistics of per-frame values: Mean, Recall and Decay, per sequence or pooled over frames.
 
 Per sequence (or object), the official DAVIS statistics of a vector ``v`` of frame values:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Benchmark readers: which sequences and frames each benchmark scores, and where their files are.
 
 Every reader checks the layout instead of trusting it: a missing sequence, a frame without its

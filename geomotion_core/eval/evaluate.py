@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Evaluate predictions: in memory, from two folders, or against a benchmark."""
 from __future__ import annotations
 

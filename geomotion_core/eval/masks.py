@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reading mask images and putting masks into the form each protocol scores.
 
 Mask files are read as label maps: palette PNGs give their palette indices (object ids, as

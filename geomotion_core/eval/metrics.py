@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Per-frame region similarity J and boundary F-measure, as the official DAVIS toolkits define them.
 
 Every function works on a stack of frames ``[N, H, W]`` at once (a single ``[H, W]`` frame is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The evaluation protocols: which frames are scored, at what resolution, against which objects.
 
 * ``davis``: every frame with GT, binary masks (all objects merged), GT resolution.

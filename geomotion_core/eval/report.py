@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The evaluation report: per-sequence and dataset metrics, as a table, JSON, CSV and a bar plot."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """When a cached TensorRT engine may be loaded: a pure decision on its recorded key fields.
 
 A serialised engine only runs on the GPU model, TensorRT version and graph it was built for, at

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The inference engines of the network: ``torch`` (eager or compiled), ``onnxruntime``, ``tensorrt``.
 
 Each engine offers the model's ``encode`` / ``decode`` API, so the backend's per-frame token cache

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The network as exportable graphs: an encoder graph and a decoder graph (or one whole graph).
 
 ONNX has no SVD, so the graphs stop just before the camera head's rotation projection: they

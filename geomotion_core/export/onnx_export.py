@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Export the network to ONNX, describe the graphs, and check them against PyTorch.
 
 Exported with ``torch.onnx.export(..., dynamo=True)`` (``torch.export`` + onnxscript): the legacy

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Run an exported network with onnxruntime, through the model's own ``encode`` / ``decode`` API."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Export settings shared by the exporter and the command line (no heavy imports: `geomotion --help`)."""
 from __future__ import annotations
 

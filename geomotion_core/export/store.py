@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Exports on disk, keyed by everything that decides their content, so a later start reuses them.
 
 An export is reused only when its key matches: the model config, the weights file (resolved path,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Run an exported network as TensorRT engines (CUDA only; ``tensorrt`` imported lazily).
 
 Each ONNX graph of an export folder is built into an fp32 (TF32), fp16 or bf16 engine with one

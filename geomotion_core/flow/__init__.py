@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Dense optical flow: torchvision RAFT-large (the official estimator) and OpenCV DIS (no weights).
 
 The estimators are imported lazily so that importing this package stays cheap.

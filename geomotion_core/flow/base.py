@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The optical-flow interface and the official flow-magnitude rule."""
 from __future__ import annotations
 

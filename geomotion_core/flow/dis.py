@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """OpenCV DIS optical flow: weight-free, CPU only.
 
 ``DISFlow`` is the NumPy entry point used on hot paths (uint8 grayscale in, ``[H, W, 2]`` float32

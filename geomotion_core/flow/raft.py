@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Optical flow with torchvision RAFT-large, exactly as the official GeoMotion inference runs it.
 
 Official details (docs/flow_and_refine.md, "Optical flow"): the ``C_T_SKHT_V2`` weights, inputs mapped from

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Weight-free motion segmentation and camera motion: DIS flow + robust ego-motion compensation.
 
 Each frame's flow towards its neighbours is compared with a background homography fitted by

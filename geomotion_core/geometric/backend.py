@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """``GeometricBackend``: the weight-free MotionBackend (DIS flow + robust ego-motion fit)."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Camera motion from background correspondences: relative poses and their chaining.
 
 Poses follow OpenCV's optical convention (x right, y down, z forward). A relative pose

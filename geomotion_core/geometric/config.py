@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Settings of the weight-free geometric backend."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The background (ego-motion) model: a homography fitted robustly to flow correspondences."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Edge-aware mask refinement: a colour guided filter whose output snaps a mask to image edges.
 
 Dense flow is smooth across object boundaries, so a motion mask spills over onto the background

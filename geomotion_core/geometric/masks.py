@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """From a motion score to a clean binary mask and a probability-like map."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Everything measured once for a pair of consecutive frames: flows, background fits, scores, pose."""
 from __future__ import annotations
 

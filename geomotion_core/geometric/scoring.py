@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Motion scores: how far each pixel's flow departs from the background model, in noise units."""
 from __future__ import annotations
 

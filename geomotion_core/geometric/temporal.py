@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Temporal support: the motion scores of nearby frames carried along the flow to one frame.
 
 A moving object scores high in every frame along its path, while flow noise and badly fitted

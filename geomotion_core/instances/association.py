@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Matching this frame's segments to the tracks of earlier frames.
 
 The tracks seen in the previous frame are carried into this frame by moving each one's previous

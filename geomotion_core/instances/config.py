@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Settings of the instance stage, as fractions of the frame so that they hold at any resolution."""
 from __future__ import annotations
 

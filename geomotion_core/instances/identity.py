@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Identity measures of predicted instance maps against ground-truth object maps (CLEAR-MOT style)."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """3D centroids of objects from a backend's world points, in the camera frame.
 
 World points and camera-to-world poses share one world frame whose scale is arbitrary (the

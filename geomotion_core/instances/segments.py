@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Split one frame's motion mask into object segments.
 
 Connected components at least ``min_area`` large are parts; smaller ones join the nearest part

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The instance stage: motion masks in, object ids that persist across frames out.
 
 Each frame's mask is split into segments (:mod:`segments`). Every remembered track is carried

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Per-object track records of a whole run, written as ``tracks.json``."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Frame readers (videos, frame folders, globs) and result writers (masks, overlay, poses, points)."""
 from geomotion_core.io.frames import Frame, FrameSource, open_frames
 from geomotion_core.io.images import probability_to_uint8, write_png

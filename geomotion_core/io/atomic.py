@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Files that appear only when complete: written under a temporary name, then renamed."""
 from __future__ import annotations
 

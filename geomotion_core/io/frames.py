@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Read frames one at a time from a video file, a folder of images or a glob pattern.
 
 Every reader streams: at most one decoded frame is held at a time, so memory does not grow with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Single-image PNG outputs: binary masks and 8-bit probability maps."""
 from __future__ import annotations
 

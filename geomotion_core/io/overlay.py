@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The overlay video: each input frame with its moving pixels tinted and outlined."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Instance maps as indexed PNGs with the DAVIS 2017 palette, and overlays coloured per object id.
 
 DAVIS 2017 stores object ids as palette indices (0 background) with the PASCAL VOC colour map;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Binary little-endian PLY point clouds written with numpy."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Camera trajectories: TUM ``trajectory.txt`` and ``poses.json`` (4x4 camera-to-world)."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Alternating frame/global attention over all frames of a clip (Pi3's "decoder")."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Camera head: pooled patch features -> camera-to-world pose with an SVD-orthogonalised rotation."""
 from __future__ import annotations
 

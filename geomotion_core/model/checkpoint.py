@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reading and writing GeoMotion weights without executing pickled code.
 
 Readable files (the format is recognised from the content, not the file name):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """``GeoMotionConfig``: every size of the network, with the official preset and validation."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """DINOv2 ViT encoder with register tokens (Pi3's image encoder)."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The GeoMotion network: Pi3 geometry backbone + motion-aware fusion + motion decoder."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Per-frame head decoders and the pixel-shuffle dense heads."""
 from __future__ import annotations
 

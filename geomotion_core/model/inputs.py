@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shape checks for the network's inputs, each raising one clear ``InputError``."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Motion-aware fusion: geometry features + optical-flow magnitude + camera features per patch."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Official state-dict key names, and a key-by-key comparison of a state dict with a model."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """docs/options.md, generated from the option table and the command parsers.
 
 Run ``python -m geomotion_core.options.docs > docs/options.md`` after changing the table or a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The one loader from mappings (YAML, JSON, ``NAME=VALUE`` text) to configuration dataclasses.
 
 :func:`load` is strict: an unknown key is refused with the known ones listed, every value is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The parts of the option table: a numeric range (:class:`Number`) and one option (:class:`Option`)."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """THE option table: every option the CLI, the ROS node and bag evaluation share, defined once.
 
 Each :class:`~geomotion_core.options.spec.Option` gives the name (the ROS parameter and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Build the GeoMotion network from explicit settings: device, model config, checkpoint."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The GeoMotion network as a :class:`~geomotion_core.backend.MotionBackend`.
 
 One window: official preprocessing -> bidirectional flow magnitudes on the de-normalised model-size

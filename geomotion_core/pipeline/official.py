@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The official chunking protocols, streamed over a frame iterator.
 
 - ``official`` (``motion_seg_inference.py``): consecutive, non-overlapping chunks of ``chunk_size``

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Everything ``geomotion segment`` writes into its output folder, written as results arrive.
 
 A run never writes into the output folder directly (:class:`OutputFolder`): it locks the folder,

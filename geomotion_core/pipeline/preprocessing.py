@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Frame preprocessing for the network, as the official inference does it.
 
 The official pipeline resizes every frame to 518x518 with PIL ``LANCZOS`` (no crop, no padding),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """How each protocol brings a probability map from the network's size to the frame size.
 
 The network predicts at its own input size (518x518 officially); every front door resizes that

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Segment a video, frame folder or glob into an output folder (``geomotion segment``)."""
 from __future__ import annotations
 

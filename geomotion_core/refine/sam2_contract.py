@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What GeoMotion relies on in the ``sam2`` package beyond its public API, and the checks of it.
 
 * the supported versions (``SAM2_REQUIREMENT``, also in setup.py);

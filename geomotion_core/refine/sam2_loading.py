@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Build a SAM2 video predictor from a user's config file and checkpoint.
 
 The config's ``model`` is read with OmegaConf, its parts (image encoder, memory attention, ...)

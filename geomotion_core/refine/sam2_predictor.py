@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A SAM2 video predictor that runs the image encoder once per frame of a clip.
 
 SAM2's predictor keeps the image features of only the most recently used frame. Two-pass

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """SAM2 refinement of motion probabilities, following the official GeoMotion recipe.
 
 Official recipe (docs/flow_and_refine.md, "SAM2 refinement"): the frames are resized to the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Streaming motion segmentation: overlapping windows over a live stream, one pose trajectory.
 
 ``StreamingSegmenter`` is the one engine behind the ROS node, the bag evaluator and

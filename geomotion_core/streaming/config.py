@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Configuration of the streaming engine."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The frames of the current window, kept so any window is one contiguous array without copying."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The thread-safe, bounded hand-over from the frame producer to the worker."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Which window finalises which frame: pure bookkeeping over stream positions.
 
 Positions count the frames admitted since the stream (segment) started. Regular windows start at

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """StreamingSegmenter: frames in, final per-frame results out, with bounded memory and latency."""
 from __future__ import annotations
 

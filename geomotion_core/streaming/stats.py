@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Counters the engine keeps about itself (for diagnostics and summaries)."""
 from __future__ import annotations
 

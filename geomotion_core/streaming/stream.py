@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Streaming segmentation of a finite frame sequence (the CLI's ``segment --streaming``)."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Chaining per-window camera poses into one continuous trajectory.
 
 Each window's poses live in that window's own world frame with its own arbitrary scale. Window

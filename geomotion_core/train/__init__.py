@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Offline training of GeoMotion's motion branch: datasets, clip sampling and mixing, flow cache,
 losses, the trainer (one process or torchrun DDP) and its checkpoints. See docs/training.md.
 

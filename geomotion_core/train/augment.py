@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Clip-level training augmentations of the official recipe (docs/training.md, "The recipe").
 
 Each training dataset names a profile (``augment:`` in the training YAML):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Training checkpoints: written atomically, resumed exactly, never unpickling code.
 
 A checkpoint is a folder ``<output>/checkpoints/step-<N>/`` holding

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Training configuration: dataclasses loaded from YAML, with ``section.key=value`` overrides.
 
 The defaults are the official GeoMotion recipe (docs/training.md): 12-frame clips,

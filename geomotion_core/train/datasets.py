@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Readers that turn a dataset folder into a list of (frames, masks) sequences.
 
 Every reader pairs each frame with the mask of the same file stem and raises ``InputError`` when a

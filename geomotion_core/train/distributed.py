@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Multi-process training with ``torchrun`` (PyTorch DDP): rank, device, wrapping, sampling.
 
 ``torchrun`` sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` (and the rendezvous address); a plain

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Flow magnitudes of training clips, computed with the project's estimators, optionally cached.
 
 A clip of N frames needs the flow of its N-1 adjacent pairs in both directions; frame t gets

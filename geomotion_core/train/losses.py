@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Motion-mask losses: BCE + Dice (the official code's default) and Focal + Dice (the paper).
 
 The official loss is ``nn.BCELoss`` on ``sigmoid(conf)``; here the BCE and focal terms take the

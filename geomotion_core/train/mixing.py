@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Map-style clip datasets: probabilistic mixing of training datasets, and validation clips.
 
 Like the official ``ProbabilisticDataset``, item ``i`` of an epoch first draws a dataset with the

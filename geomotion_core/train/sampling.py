@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Which frames of a sequence form a clip.
 
 Training clips start at a random frame and are re-drawn every epoch; validation clips are centred.

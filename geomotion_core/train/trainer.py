@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The training loop: the official GeoMotion recipe, distributed correctly and resumable exactly.
 
 One optimiser step = ``accumulate`` micro-batches of ``batch_size`` clips on every rank. For each

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Load a clip's frames and masks at the training size.
 
 Training clips get a square centre crop (side = the short side), then frames are resized with

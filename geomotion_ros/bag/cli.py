@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`geomotion bag make` and `geomotion bag eval`: rosbag replay evaluation."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`geomotion bag eval`: replay a bag (through DDS or offline) and report accuracy and latency."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Write a benchmark sequence as a rosbag2: images, camera_info and ground-truth masks."""
 from __future__ import annotations
 

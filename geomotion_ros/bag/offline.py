@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Replay a bag straight into the streaming engine, without DDS (`geomotion bag eval --offline`).
 
 Bad messages are skipped as the node skips them: a message that cannot be decoded, or whose

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What a bag replay produced, matched to ground truth by stamp, and its report."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Plots of a bag replay: latency histogram and per-frame J over time."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Read camera images and ground-truth masks from any rosbag2 (sqlite3 or mcap)."""
 from __future__ import annotations
 

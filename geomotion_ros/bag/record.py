@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Record a replay's outputs (masks, poses) into an output bag."""
 from __future__ import annotations
 

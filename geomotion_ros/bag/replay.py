@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Play a bag through the real node over DDS and record what it publishes.
 
 The player publishes the bag's raw CDR messages and ``/clock`` (the node runs on sim time), the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Topic names, message types and the typestore used for the bags we write and read."""
 from __future__ import annotations
 

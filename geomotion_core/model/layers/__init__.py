@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Building blocks of the GeoMotion network."""
 from geomotion_core.model.layers.attention import Attention
 from geomotion_core.model.layers.block import Block

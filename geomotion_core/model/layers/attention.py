@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Multi-head self-attention through ``scaled_dot_product_attention``.
 
 PyTorch picks the SDPA kernel (flash / memory-efficient / CPU flash); forcing the math kernel,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Per-channel residual scaling (LayerScale)."""
 from __future__ import annotations
 

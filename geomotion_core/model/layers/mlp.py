@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Transformer feed-forward layer."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """2-D rotary position embedding (RoPE2D) as used by Pi3 / GeoMotion.
 
 Each head's channels are split in two: the first half is rotated by the token's row (y), the
