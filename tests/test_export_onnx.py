@@ -122,7 +122,8 @@ def test_backend_onnxruntime_gives_the_torch_masks(small_reference, small_export
         expected, got = torch_backend.predict_window(frames, ids), onnx_backend.predict_window(frames, ids)
         assert np.abs(got.probability - expected.probability).max() <= TOLERANCE
         assert np.abs(got.poses - expected.poses).max() <= TOLERANCE
-        assert np.array_equal(got.probability > 0.5, expected.probability > 0.5)
+        decided = np.abs(expected.probability - 0.5) > TOLERANCE  # pixels within the tolerance of 0.5 may flip
+        assert np.array_equal((got.probability > 0.5)[decided], (expected.probability > 0.5)[decided])
     native = onnx_backend.predict_window_native(davis_frames[:3])
     assert native.probability.shape == (3, SMALL_SIZE, SMALL_SIZE)
     assert np.abs(native.probability - torch_backend.predict_window_native(davis_frames[:3]).probability).max() <= TOLERANCE
