@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The instance stage: its cost per frame, and what it does to the binary masks on real sequences.
 
     .venv/bin/python -m benchmarks.bench_instances                       # cost at 640x480 + DAVIS check

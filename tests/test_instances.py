@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The instance stage: objects from motion masks, ids that persist, crossings, 3D motion, outputs."""
 from __future__ import annotations
 
@@ -192,14 +193,18 @@ def test_bad_input_and_settings_are_refused(clip) -> None:
         InstanceConfig(memory=-1)
     with pytest.raises(ConfigError, match="flow_scale"):
         InstanceConfig(flow_scale=0.0)
+    with pytest.raises(ConfigError, match="motion_scale"):
+        InstanceConfig(motion_scale=1.5)
 
 
 def test_a_new_frame_size_starts_a_new_stream(clip) -> None:
     tracker = InstanceTracker()
     tracker.update(clip.frames[0], clip.masks[0])
-    small = render_clip(replace(CLIP, frames=1, width=160, height=120))
+    small = render_clip(replace(CLIP, frames=2, width=160, height=120))  # too small for DIS at motion_scale
     result = tracker.update(small.frames[0], small.masks[0])
     assert {item.id for item in result.objects} == {1, 2} and not result.vanished
+    result = tracker.update(small.frames[1], small.masks[1])  # the flow runs at the smallest size DIS takes
+    assert np.array_equal(result.ids > 0, small.masks[1] > 0)
 
 
 def test_indexed_png_round_trip_with_the_davis_palette(tmp_path: Path, clip) -> None:

@@ -25,7 +25,8 @@ class InstanceConfig:
     memory: int = option_field("instances.memory")  # frames a track that is not seen is kept (occlusions)
     gate: float = option_field("instances.gate")  # re-association radius around a predicted centroid, box diagonals
     split_share: float = 0.25  # share of a track's carried view inside one segment that claims part of it
-    flow_scale: float = 0.5  # DIS flow between consecutive frames is computed at this scale
+    flow_scale: float = 0.5  # the tracks' views and the maps they are matched on are kept at this scale
+    motion_scale: float = 0.25  # DIS flow between consecutive frames (the motions) is computed at this scale
 
     def __post_init__(self) -> None:
         for name in ("min_area", "merge_gap", "merge_speed", "min_iou", "split_share"):
@@ -36,5 +37,6 @@ class InstanceConfig:
             raise ConfigError(f"instances.memory must be an integer >= 0, got {self.memory!r}")
         if isinstance(self.gate, bool) or not isinstance(self.gate, (int, float)) or self.gate <= 0:
             raise ConfigError(f"instances.gate must be a positive number, got {self.gate!r}")
-        if not 0.0 < self.flow_scale <= 1.0:
-            raise ConfigError(f"instances.flow_scale must be in (0, 1], got {self.flow_scale}")
+        for name in ("flow_scale", "motion_scale"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ConfigError(f"instances.{name} must be in (0, 1], got {getattr(self, name)}")

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from geomotion_core.errors import InputError
-from geomotion_core.flow.dis import DISConfig, DISFlow
+from geomotion_core.flow.dis import DISConfig, DISFlow, working_size
 from geomotion_core.instances.association import assign, iou_table, nearest_seed, overlap_table
 from geomotion_core.instances.config import InstanceConfig
 from geomotion_core.instances.motion3d import camera_centroids, camera_velocity, to_world
@@ -119,7 +119,7 @@ class InstanceTracker:
 
     def __init__(self, config: InstanceConfig | None = None) -> None:
         self.config = config or InstanceConfig()
-        self._flow = DISFlow(DISConfig(preset="ultrafast", scale=self.config.flow_scale))
+        self._flow = DISFlow(DISConfig(preset="ultrafast"))
         self.reset()
 
     def reset(self) -> None:
@@ -127,7 +127,8 @@ class InstanceTracker:
         self._tracks: dict[int, _Track] = {}
         self._next_id = 1
         self._frame = -1
-        self._gray: np.ndarray | None = None
+        self._gray: np.ndarray | None = None  # the previous frame, grey, at the motion's size
+        self._size: tuple[int, int] | None = None  # (height, width) of this stream's frames
         self._diagonal = 1.0
         self._background = np.zeros(2)  # mean image motion of the non-moving pixels in this frame
         self._carried: list[_Track] = []  # the tracks carried into this frame, slot k at index k - 1
@@ -158,9 +159,10 @@ class InstanceTracker:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or mask.shape != image.shape[:2]:
             raise InputError(f"instances need a uint8 RGB frame and a mask of its size, got {image.shape} "
                              f"{image.dtype} and {mask.shape}")
-        gray = self._flow.prepare(image)
-        if self._gray is not None and self._gray.shape != gray.shape:
+        if self._size != mask.shape:
             self.reset()
+            self._size = mask.shape
+        gray = cv2.resize(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), self._motion_size(), interpolation=cv2.INTER_AREA)
         self._frame += 1
         backward = self._flow(gray, self._gray) if self._gray is not None else None
         self._gray = gray
@@ -174,19 +176,29 @@ class InstanceTracker:
         owner = self._associate(frame.segments, overlap)
         return self._finish(frame, owner, stamp, points, pose, world)
 
+    def _motion_size(self) -> tuple[int, int]:
+        """``(width, height)`` the flow is computed at: ``motion_scale`` of the frame, but never below
+        the smallest side DIS takes (nor above the frame)."""
+        height, width = self._size
+        scale = min(1.0, max(self.config.motion_scale, self._flow.min_side / min(height, width)))
+        return working_size(width, height, scale)
+
     def _segment(self, mask: np.ndarray, backward: np.ndarray | None) -> tuple[_Frame, np.ndarray | None]:
         """Components and their motion (the flow back to the previous frame), the background's motion,
         the tracks carried into the frame, and the segments; returns the frame and the carried slots."""
         labels, stats, centroids = components(mask)
         height, width = mask.shape
         self._diagonal = frame_scale(height, width)[1]
-        small_size = (self._gray.shape[1], self._gray.shape[0])
+        small_size = working_size(width, height, self.config.flow_scale)
         to_full = np.array([width / small_size[0], height / small_size[1]])
         labels_small = cv2.resize(labels, small_size, interpolation=cv2.INTER_NEAREST)
         motion = None
         self._background = np.zeros(2)
         if backward is not None:
-            motion = -mean_motion(labels_small, backward, len(stats) - 1) * to_full
+            motion_size = backward.shape[1::-1]
+            labels_motion = cv2.resize(labels, motion_size, interpolation=cv2.INTER_NEAREST)
+            motion_to_full = np.array([width / motion_size[0], height / motion_size[1]])
+            motion = -mean_motion(labels_motion, backward, len(stats) - 1) * motion_to_full
             self._background = np.nan_to_num(motion[0])
         carried = apart = None
         if self._tracks:
