@@ -91,7 +91,7 @@ class _Frame:
         """Segment labels at the flow's size."""
         if self._segment_small is None:
             if self.segment_map is None:
-                self._segment_small = self.segments.segment_of[self.labels_small]
+                self._segment_small = relabel(self.labels_small, self.segments.segment_of)
             else:
                 size = self.labels_small.shape[::-1]
                 self._segment_small = cv2.resize(self.segment_map, size, interpolation=cv2.INTER_NEAREST)
@@ -211,7 +211,7 @@ class InstanceTracker:
         """Every remembered track's last whole view at its predicted place, as slots at the flow's size;
         where views meet, the larger object is taken to be in front."""
         for track in self._tracks.values():
-            step = self._background + np.nan_to_num(track.velocity)
+            step = self._background + np.where(np.isnan(track.velocity), 0.0, track.velocity)
             track.shift = track.shift + step
         self._carried = sorted(self._tracks.values(), key=lambda track: track.held_area)
         carried = np.zeros(size, np.uint16)
@@ -243,7 +243,7 @@ class InstanceTracker:
         needed = np.maximum(np.maximum(self.config.split_share * predicted, EMERGED_SHARE * whole), 1)
         owner = overlap[1:, 1:].argmax(axis=0) + 1
         speed_limit = self.config.merge_speed * self._diagonal
-        carried_full = None
+        split = False
         for segment in range(1, segments.count + 1):
             share = overlap[segment, 1:] >= needed
             claims = np.flatnonzero(share & (owner == segment))
@@ -252,11 +252,10 @@ class InstanceTracker:
             velocities = np.array([self._carried[k].velocity for k in claims])
             if np.isfinite(velocities).all() and not _move_differently(velocities, speed_limit):
                 continue  # they move together: one object now
-            if carried_full is None:
-                carried_full = cv2.resize(carried, frame.labels.shape[::-1], interpolation=cv2.INTER_NEAREST)
             self._crossing.update(self._carried[k].id for k in claims)
-            _split(segments, frame.full_segments(), carried_full, segment, claims + 1)
-        return carried_full is not None
+            _split(segments, frame.full_segments(), carried, segment, claims + 1)
+            split = True
+        return split
 
     def _associate(self, segments: Segments, overlap: np.ndarray | None) -> np.ndarray:
         """The track id of each segment label (index 0: background, 0); new tracks are born here."""
@@ -317,7 +316,7 @@ class InstanceTracker:
         segment_slot = np.array([slot_of.get(int(track_id), 0) for track_id in owner], np.int32)
         area, box, centroid = _slot_stats(segments, segment_slot, len(visible))
         ids = frame.per_pixel(np.array([0, *visible], np.uint16)[segment_slot])
-        slot_small = segment_slot.astype(np.uint16)[frame.segment_small()]
+        slot_small = relabel(frame.segment_small(), segment_slot.astype(np.uint16))
         centres_3d = None
         if points is not None and pose is not None:
             centres_3d = camera_centroids(frame.per_pixel(segment_slot), points, pose, len(visible))
@@ -377,23 +376,27 @@ class InstanceTracker:
         return result
 
 
-def _split(segments: Segments, segment_map: np.ndarray, carried_full: np.ndarray, segment: int,
-           slots: np.ndarray) -> None:
-    """Split ``segment`` in place between carried ``slots``: each pixel to the nearest carried view."""
+def _split(segments: Segments, segment_map: np.ndarray, carried: np.ndarray, segment: int, slots: np.ndarray) -> None:
+    """Split ``segment`` in place between carried ``slots``: each pixel to the nearest carried view
+    (``carried`` at the flow's size, read at the frame's size within the segment's box)."""
     x0, y0, x1, y1 = segments.box[segment].astype(int)
     crop = segment_map[y0:y1, x0:x1]
     region = crop == segment
-    seeds = np.where(region & np.isin(carried_full[y0:y1, x0:x1], slots), carried_full[y0:y1, x0:x1], 0)
+    carried_crop = nearest_crop(carried, segment_map.shape, (x0, y0, x1, y1))
+    claimed = np.zeros(int(max(carried_crop.max(initial=0), slots.max())) + 1, bool)
+    claimed[slots] = True
+    seeds = np.where(region & claimed[carried_crop], carried_crop, 0)
     parts = nearest_seed(region, seeds)
     labels = [segment] + [segments.count + k for k in range(1, len(slots))]
     stats = []
     for slot, label in zip(slots, labels):
         inside = parts == slot
         crop[inside] = label
-        ys, xs = np.nonzero(inside)
-        if len(xs):
-            stats.append((len(xs), [xs.min() + x0, ys.min() + y0, xs.max() + x0 + 1, ys.max() + y0 + 1],
-                          [xs.mean() + x0, ys.mean() + y0]))
+        moments = cv2.moments(inside.view(np.uint8), binaryImage=True)
+        if moments["m00"] > 0:
+            x, y, width, height = cv2.boundingRect(inside.view(np.uint8))
+            stats.append((moments["m00"], [x + x0, y + y0, x + x0 + width, y + y0 + height],
+                          [moments["m10"] / moments["m00"] + x0, moments["m01"] / moments["m00"] + y0]))
         else:
             stats.append((0, [0, 0, 0, 0], [np.nan, np.nan]))
     areas, boxes, centres = (np.array(column, np.float64) for column in zip(*stats))
@@ -416,6 +419,15 @@ def _slot_stats(segments: Segments, segment_slot: np.ndarray, count: int) -> tup
         np.minimum.at(box[:, axis], segment_slot[present], segments.box[present, axis])
         np.maximum.at(box[:, axis + 2], segment_slot[present], segments.box[present, axis + 2])
     return area, box, centroid
+
+
+def nearest_crop(small: np.ndarray, size: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    """The box ``x0, y0, x1, y1`` of ``small`` resized to ``size`` (height, width) by nearest neighbour
+    (OpenCV's INTER_NEAREST), without resizing the rest."""
+    x0, y0, x1, y1 = box
+    rows = np.minimum(np.arange(y0, y1) * small.shape[0] // size[0], small.shape[0] - 1)
+    cols = np.minimum(np.arange(x0, x1) * small.shape[1] // size[1], small.shape[1] - 1)
+    return small.take(rows, axis=0).take(cols, axis=1)
 
 
 def relabel(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
