@@ -26,6 +26,7 @@ import numpy as np
 from benchmarks.data import DAVIS, DAVIS_EXTRA, davis_root, read_frames, read_masks
 from geomotion_core.backend import BackendOptions
 from geomotion_core.demo import DemoClipConfig, render_clip
+from geomotion_core.demo.scoring import read_masks as read_predicted_masks
 from geomotion_core.eval.metrics import batch_scores
 from geomotion_core.instances import InstanceTracker
 from geomotion_core.instances.identity import identity_scores
@@ -70,8 +71,8 @@ def davis_check(root: Path, sequence: str) -> dict[str, float]:
     options = SegmentOptions(backend=BackendOptions(backend="geometric"), overlay=False, progress=False)
     with tempfile.TemporaryDirectory() as folder:
         summary = segment_to_folder(root / "JPEGImages" / "480p" / sequence, Path(folder) / "out", options)
-        masks = np.stack([cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0
-                          for path in sorted(summary.outputs["masks"].glob("*.png"))])
+        folder = summary.outputs["masks"]
+        masks = read_predicted_masks(folder, sorted(path.stem for path in folder.glob("*.png")))
     tracker = InstanceTracker()
     start, start_cpu = time.perf_counter(), time.thread_time()
     ids = np.stack([tracker.update(frame, mask).ids for frame, mask in zip(frames, masks)])
