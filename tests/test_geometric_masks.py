@@ -1,11 +1,18 @@
-"""From scores to masks and probabilities: the probability upsampling that keeps the mask's sides."""
+"""From scores to masks and probabilities: the dominant-region rule and the probability upsampling
+that keeps the mask's sides."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
 
-from geomotion_core.geometric.masks import MOVING_FLOOR, STATIC_CEILING, to_probability, upsample_probability
+from geomotion_core.geometric.masks import (
+    MOVING_FLOOR,
+    STATIC_CEILING,
+    extract_mask,
+    to_probability,
+    upsample_probability,
+)
 
 
 def whole_frame_rule(probability: np.ndarray, inside: np.ndarray) -> np.ndarray:
@@ -51,3 +58,20 @@ def test_a_rejected_region_far_from_the_mask_stays_below_the_cut_off():
     np.testing.assert_array_equal(result, whole_frame_rule(to_probability(score, 4.0, mask), inside))
     assert np.isclose(result[20, 20], STATIC_CEILING) and result[~inside].max() <= STATIC_CEILING
     assert (result[inside] >= MOVING_FLOOR).all()
+
+
+def three_regions() -> np.ndarray:
+    """A score map with a strong region (90th percentile 20), a weak one (6) and a middling one (10)."""
+    score = np.zeros((60, 90), np.float32)
+    score[5:25, 5:25] = 20.0
+    score[35:55, 5:25] = 6.0
+    score[35:55, 60:80] = 10.0
+    score[36, 61] = 40.0  # a single spike does not make a region strong
+    return score
+
+
+@pytest.mark.parametrize(("ratio", "kept"), [(0.0, (True, True, True)), (0.4, (True, False, True)), (0.6, (True, False, False))])
+def test_regions_far_weaker_than_the_strongest_are_dropped(ratio, kept):
+    mask = extract_mask(three_regions(), 2.0, 4.0, 10, dominant_ratio=ratio).astype(bool)
+    assert (mask[15, 15], mask[45, 15], mask[45, 70]) == kept
+    assert mask.sum() == 400 * sum(kept)

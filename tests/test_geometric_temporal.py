@@ -58,7 +58,7 @@ def test_temporal_radius_is_validated_and_zero_scores_each_frame_alone():
     np.testing.assert_array_equal(alone.poses, supported.poses)
 
 
-@pytest.mark.parametrize("lookahead", [0, 1])
+@pytest.mark.parametrize("lookahead", [0, 1, 2, 3])
 def test_causal_lookahead_results_do_not_change_when_later_frames_arrive(lookahead):
     """With ``lookahead`` L a frame's result uses frames up to L after it: in a window ending L
     frames after it, it is already what every longer window gives (so a stream can publish it)."""

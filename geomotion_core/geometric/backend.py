@@ -11,6 +11,7 @@ import numpy as np
 from geomotion_core.cache import LruCache
 from geomotion_core.errors import InputError
 from geomotion_core.flow.dis import DISFlow, working_size
+from geomotion_core.geometric.baseline import long_baseline_motion
 from geomotion_core.geometric.camera import chain_pose, intrinsics_from_fov, scale_intrinsics
 from geomotion_core.geometric.config import GeometricConfig
 from geomotion_core.geometric.egomotion import PixelGrid
@@ -31,8 +32,15 @@ from geomotion_core.types import WindowPrediction
 Value = TypeVar("Value")
 
 
-def frame_score(evidence: Sequence[DirectionalMotion]) -> np.ndarray | None:
-    """One frame's motion score from its evidence towards 0-2 neighbours (None without any)."""
+def frame_score(
+    chains: Sequence[Sequence[DirectionalMotion]], grid: PixelGrid, config: GeometricConfig
+) -> np.ndarray | None:
+    """One frame's motion score from its evidence towards 0-2 neighbours (None without any).
+
+    Each of ``chains`` holds the evidence of consecutive pairs leading away from the frame in one
+    direction (towards t+1, t+2, ... or t-1, t-2, ...); chains of two or more also score the
+    longer baselines (``long_baseline_motion``)."""
+    evidence = [long_baseline_motion(chain, grid, config) if len(chain) > 1 else chain[0] for chain in chains if chain]
     if not evidence:
         return None
     return combine_directions([item.score for item in evidence], [item.reliable for item in evidence])
@@ -52,7 +60,8 @@ def frame_probability(score: np.ndarray | None, config: GeometricConfig, frame: 
     threshold = select_threshold(score, config.min_threshold)
     seed_level = max(threshold, config.seed_ratio * config.min_threshold)
     seeds = score * texture_weight(frame, score.shape, config.texture_floor) if config.texture_floor > 0 else score
-    mask = extract_mask(score, threshold, seed_level, round(config.min_region_fraction * score.size), seeds)
+    min_area = round(config.min_region_fraction * score.size)
+    mask = extract_mask(score, threshold, seed_level, min_area, seeds, config.dominant_ratio)
     if config.refine_radius > 0:
         radius = config.refine_radius * width / score.shape[1]
         inside = refine_mask(mask, frame, radius, config.refine_eps, config.refine_fraction)
@@ -118,7 +127,7 @@ class GeometricBackend:
         ]
         pairs = [self._resolved(*item) for item in pending]
         motion_done = time.perf_counter()
-        scores = self._frame_scores(pairs, keys, config)
+        scores = self._frame_scores(pairs, keys, grid, config)
         probability = np.stack(self._frame_probabilities(scores, pairs, keys, frames, config))
         poses = [np.eye(4)]
         for pair in pairs:
@@ -159,14 +168,16 @@ class GeometricBackend:
         return results
 
     def _frame_scores(
-        self, pairs: Sequence[PairMotion], keys: Sequence, config: GeometricConfig
+        self, pairs: Sequence[PairMotion], keys: Sequence, grid: PixelGrid, config: GeometricConfig
     ) -> list[np.ndarray | None]:
-        """Every frame's score: cached ones looked up (by the ids of the frame and its neighbours),
+        """Every frame's score: cached ones looked up (by the ids of the frames it depends on),
         the others computed on two threads."""
         ahead = _score_ahead(config)
-        cache_keys = [_neighbourhood(keys, index, 1, ahead) for index in range(len(keys))]
+        cache_keys = [_neighbourhood(keys, index, config.long_baseline, ahead) for index in range(len(keys))]
         missing = _missing(self._scores, cache_keys)
-        computed = self._on_two_threads(lambda index: frame_score(_evidence(pairs, index, ahead > 0)), missing)
+        computed = self._on_two_threads(
+            lambda index: frame_score(_evidence(pairs, index, ahead, config.long_baseline), grid, config), missing
+        )
         return _merge(self._scores, cache_keys, computed)
 
     def _frame_probabilities(
@@ -180,7 +191,7 @@ class GeometricBackend:
         """Every frame's probability: cached ones looked up (by the ids of the frames it depends
         on), the others computed on two threads."""
         radius = config.temporal_radius
-        reach = radius + 1
+        reach = radius + config.long_baseline
         ahead = None if config.lookahead is None else config.lookahead - _score_ahead(config)
         cache_keys = [_neighbourhood(keys, index, reach, config.lookahead) for index in range(len(keys))]
         missing = _missing(self._probabilities, cache_keys)
@@ -222,17 +233,23 @@ def _neighbourhood(keys: Sequence, index: int, reach: int, after: int | None = N
 
 
 def _score_ahead(config: GeometricConfig) -> int:
-    """How many frames after a frame its motion score uses: 1 (the flow towards the next frame)
-    unless ``lookahead`` is 0."""
-    return 1 if config.lookahead is None else min(1, config.lookahead)
+    """How many frames after a frame its motion score uses: ``long_baseline`` (the chained flows
+    towards the next frames), at most ``lookahead``."""
+    return config.long_baseline if config.lookahead is None else min(config.long_baseline, config.lookahead)
 
 
-def _evidence(pairs: Sequence[PairMotion], index: int, ahead: bool = True) -> list[DirectionalMotion]:
-    """Frame ``index``'s evidence: towards the next frame (if ``ahead``), then towards the previous
-    one (pairs with a blank frame have none)."""
-    following = pairs[index].forward if ahead and index < len(pairs) else None
-    previous = pairs[index - 1].backward if index > 0 else None
-    return [item for item in (following, previous) if item is not None]
+def _evidence(pairs: Sequence[PairMotion], index: int, ahead: int, behind: int) -> list[list[DirectionalMotion]]:
+    """Frame ``index``'s evidence as two chains of consecutive pairs: towards the next ``ahead``
+    frames, then towards the previous ``behind`` ones; a chain stops at the window's edge or a
+    pair with a blank frame (which has no evidence)."""
+    following = [pairs[other].forward for other in range(index, min(index + ahead, len(pairs)))]
+    previous = [pairs[other].backward for other in range(index - 1, max(index - 1 - behind, -1), -1)]
+    return [_until_missing(following), _until_missing(previous)]
+
+
+def _until_missing(chain: list[DirectionalMotion | None]) -> list[DirectionalMotion]:
+    """The leading part of ``chain`` up to its first missing link."""
+    return chain[: chain.index(None)] if None in chain else chain
 
 
 def _checked_frames(frames: np.ndarray) -> np.ndarray:

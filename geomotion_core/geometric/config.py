@@ -11,6 +11,7 @@ from geomotion_core.flow.dis import DISConfig
 from geomotion_core.options.loader import load
 
 REFERENCE_WIDTH = 854
+MAX_LONG_BASELINE = 3  # longer chains accumulate flow error faster than a slow mover's motion
 PIXEL_SETTINGS = (
     "parallax_residual",
     "homography_threshold", "epipolar_threshold", "consistency_threshold", "motion_offset", "score_blur", "static_motion", "min_parallax",
@@ -30,11 +31,13 @@ class GeometricConfig:
     up to t + L of the window (and any number before it), so in a window that ends at the newest
     frame, the result of frame ``newest - L`` is final (no later frame changes it).
     ``predict_window`` keeps its semantics; the caller picks which frame of the window to
-    publish. L = 0: each frame is scored by its flow towards the previous frame only and the
-    temporal median covers t-2..t; L = 1: flows towards both neighbours, median over t-2..t;
-    L >= 2 (up to 3, with ``temporal_radius`` 2): the median also takes t+1 (and t+2).
-    None (the default, offline): no bound, i.e. t+3 with ``temporal_radius`` 2 (frame t+2's score
-    uses its flow towards t+3). Accuracy of each on the tune / validate splits: docs/geometric.md.
+    publish. A frame's score uses the flows towards up to ``long_baseline`` frames before it and,
+    within L, after it; the temporal median then takes the frames whose scores stay within L.
+    With the defaults (``long_baseline`` 2, ``temporal_radius`` 2): L = 0: flows towards t-1 and
+    t-2 only, median over t-2..t; L = 1: also the flow towards t+1, median over t-2..t; L = 2:
+    also t+2, median over t-2..t; L = 3 and 4 add t+1 and t+2 to the median. None (the default,
+    offline): no bound, i.e. t+4 (frame t+2's score uses the flow towards t+4). Accuracy of each
+    on the tune / validate splits: docs/geometric.md.
 
     ``from_settings`` also takes ``preset`` (``PRESETS``: ``accurate``, the defaults, or ``fast``).
     """
@@ -72,11 +75,20 @@ class GeometricConfig:
     motion_offset: float = 4.0  # residuals are relative to (background flow + this many pixels)
     noise_floor: float = 0.035  # lowest spread of the relative residual: keeps a well-fitted frame quiet
     lookahead: int | None = None  # frames after a frame that its result may use (None: no bound; see above)
+    # a frame is also scored against the frames up to this many steps away through its chained
+    # flows, raising its one-step score where the chain is reliable (to at most
+    # long_baseline_cap; 1: one step only): slow movers add up over the longer baseline, flow
+    # noise does not (docs/geometric.md)
+    long_baseline: int = 2
+    long_baseline_cap: float = 6.0  # noise units: the longer baseline raises a pixel's score to at most this
     temporal_radius: int = 2  # median of the scores of frames t-r..t+r carried to t along the flow (0: off)
     score_blur: float = 1.5  # Gaussian sigma smoothing the motion score before thresholding
     min_threshold: float = 2.0  # the score threshold never drops below this many spreads
     seed_ratio: float = 2.0  # hysteresis: a region needs a seed above this times min_threshold (or the threshold)
     min_region_fraction: float = 0.002  # regions smaller than this fraction of the frame are dropped
+    # a region is kept only if its 90th-percentile score reaches this fraction of the strongest
+    # region's (0: keep all): weak, slow background movers (a crowd) beside the main mover drop out
+    dominant_ratio: float = 0.4
     # a region needs a seed where the frame has texture: a pixel's seed value is its score times
     # min(1, structure tensor's smaller eigenvalue / texture_floor) (0: any pixel seeds)
     texture_floor: float = 1e-3
@@ -94,6 +106,8 @@ class GeometricConfig:
             ("grid_points", self.grid_points >= 16),
             ("temporal_radius", self.temporal_radius in (0, 1, 2)),
             ("lookahead", self.lookahead is None or self.lookahead >= 0),
+            ("long_baseline", self.long_baseline in range(1, MAX_LONG_BASELINE + 1)),
+            ("dominant_ratio", 0.0 <= self.dominant_ratio <= 1.0),
             ("fov_degrees", 1.0 <= self.fov_degrees <= 179.0),
             ("seed_ratio", self.seed_ratio >= 1.0),
             ("min_region_fraction", 0.0 <= self.min_region_fraction < 1.0),
@@ -106,6 +120,7 @@ class GeometricConfig:
         optional = ("score_blur", "refine_radius", "texture_floor", "local_radius")
         unitless = (
             "parallax_angle", "parallax_support", "noise_floor", "min_threshold", "refine_eps", "refine_fraction", "texture_floor",
+            "long_baseline_cap",
         )
         positive = [name for name in (*PIXEL_SETTINGS, *unitless) if name not in optional]
         for name in positive:

@@ -12,6 +12,7 @@ LOG_LEVELS = 255
 HISTOGRAM_STRIDE = 2  # the threshold's histogram counts every 2nd row and column (4x fewer pixels)
 TEXTURE_WINDOW = 5  # side of the structure tensor's window (pixels of the score's size)
 TEXTURE_BLUR = 3.0  # Gaussian sigma spreading a textured pixel's weight to its neighbours
+REGION_PERCENTILE = 90  # a region's strength: this percentile of its scores (robust to a few spikes)
 
 
 def select_threshold(score: np.ndarray, floor: float) -> float:
@@ -40,11 +41,17 @@ def texture_weight(frame: np.ndarray, shape: tuple[int, int], floor: float) -> n
 
 
 def extract_mask(
-    score: np.ndarray, threshold: float, seed_level: float, min_area: int, seeds: np.ndarray | None = None
+    score: np.ndarray,
+    threshold: float,
+    seed_level: float,
+    min_area: int,
+    seeds: np.ndarray | None = None,
+    dominant_ratio: float = 0.0,
 ) -> np.ndarray:
     """Hysteresis mask: regions above ``threshold`` that hold a pixel whose ``seeds`` value (the
     score by default) is above ``seed_level`` and cover at least ``min_area`` pixels, with their
-    holes filled. ``[H, W]`` uint8 0/1."""
+    holes filled. With ``dominant_ratio`` > 0 a region is also dropped when its 90th-percentile
+    score is below that fraction of the strongest region's. ``[H, W]`` uint8 0/1."""
     candidate = (score > threshold).view(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
     if count <= 1:
@@ -53,8 +60,23 @@ def extract_mask(
     seeded[labels[(score if seeds is None else seeds) > seed_level]] = True
     seeded &= stats[:, cv2.CC_STAT_AREA] >= min_area
     seeded[0] = False
+    if dominant_ratio > 0.0 and seeded.sum() > 1:
+        strength = region_strength(score, labels, stats, np.flatnonzero(seeded))
+        weak = [label for label, value in strength.items() if value < dominant_ratio * max(strength.values())]
+        seeded[weak] = False
     kept = seeded[labels].view(np.uint8)
     return fill_holes(kept)
+
+
+def region_strength(score: np.ndarray, labels: np.ndarray, stats: np.ndarray, regions: np.ndarray) -> dict[int, float]:
+    """``{label: 90th percentile of the score over the region}`` for the given labels of a
+    ``cv2.connectedComponentsWithStats`` labelling (each read within its bounding box)."""
+    strength = {}
+    for label in regions:
+        left, top, width, height = stats[label, :4]
+        box = (slice(top, top + height), slice(left, left + width))
+        strength[int(label)] = float(np.percentile(score[box][labels[box] == label], REGION_PERCENTILE))
+    return strength
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:

@@ -132,6 +132,14 @@ def _residual_without_parallax(
     return cheiral_residual(departure, grid.coordinates + background, epipole, PARALLAX_BLIND_FRACTION * grid.width)
 
 
+def score_flow(
+    flow: np.ndarray, landing: np.ndarray, reliable: np.ndarray, grid: PixelGrid, config: GeometricConfig
+) -> np.ndarray:
+    """``[H, W]`` float32 motion score (noise units) of every pixel of one flow field."""
+    residual, background, *_ = background_residual(flow, landing, reliable, grid, config)
+    return residual_score(residual, background, reliable, config.motion_offset, config.noise_floor)
+
+
 def _direction(
     flow: np.ndarray, reverse: np.ndarray, grid: PixelGrid, config: GeometricConfig
 ) -> tuple[DirectionalMotion, np.ndarray, np.ndarray, np.ndarray]:
