@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from geomotion_core.errors import ConfigError
 from geomotion_core.geometric import GeometricConfig
 from geomotion_core.geometric.baseline import chain_landing, long_baseline_motion
 from geomotion_core.geometric.egomotion import PixelGrid
@@ -68,15 +66,3 @@ def test_the_longer_score_only_raises_and_only_where_the_chain_is_reliable():
     assert np.all(raised >= first_score)
     np.testing.assert_array_equal(raised[:, 48:], first_score[:, 48:])
     assert raised[18:30, 18:30].min() > raised[:, :12].max()  # the patch stands out over two steps
-
-
-@pytest.mark.parametrize("value", [0, 4, 2.5])
-def test_long_baseline_is_validated(value):
-    with pytest.raises(ConfigError, match="long_baseline"):
-        GeometricConfig(long_baseline=value)
-
-
-@pytest.mark.parametrize("value", [-0.1, 1.5])
-def test_dominant_ratio_is_validated(value):
-    with pytest.raises(ConfigError, match="dominant_ratio"):
-        GeometricConfig(dominant_ratio=value)

@@ -13,6 +13,7 @@ from geomotion_core.geometric.egomotion import (
     forward_backward_error,
     landing_map,
     magnitude,
+    border_sector_median,
     ring_median,
     sampson_distance,
 )
@@ -199,3 +200,20 @@ def test_ring_median_follows_a_smooth_field_and_ignores_an_object_smaller_than_t
     np.testing.assert_allclose(departure[50:70, 90:110], np.hypot(1.5, 1.0), atol=0.05)  # measured 1.80
     departure[50:70, 90:110] = 0.0
     assert departure.max() < 0.6  # ground whose ring crosses the square: measured 0.56
+
+
+def test_border_sectors_continue_a_corner_block_that_the_ring_median_misses():
+    """A block of another motion in the frame's bottom-left corner: the ring median of its pixels
+    is mostly the rest of the frame, but the border sectors beyond its edges repeat the block and
+    match it; in the frame's middle no ring sample lies beyond an edge, so there is no sector."""
+    field = np.zeros((120, 200, 2), np.float32)
+    field[80:, :50] = (3.0, -1.0)
+    continuation, present = border_sector_median(field, radius=40.0)
+    ring_departure = magnitude(field - ring_median(field, radius=40.0))
+    border_departure = magnitude(field - continuation)
+    block = (slice(80, 120), slice(0, 50))
+    assert ring_departure[block].mean() > 1.5 and border_departure[block].mean() < 0.4  # measured 1.79, 0.27
+    far_from_the_corner = (slice(96, 116), slice(26, 45))  # where the ring median is mostly the rest of the frame
+    assert ring_departure[far_from_the_corner].min() > 1.2  # measured 1.58-3.16
+    assert present[far_from_the_corner].all() and border_departure[far_from_the_corner].max() < 0.1  # measured 0
+    assert not present[40:80, 60:140].any()

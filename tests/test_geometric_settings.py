@@ -30,6 +30,11 @@ def test_settings_from_strings_take_each_field_type() -> None:
     ({"parallax_support": "0"}, "parallax_support is out of range"),
     ({"parallax_residual": "-1"}, "parallax_residual must be a positive number"),
     ({"local_radius": "-1"}, "local_radius must be >= 0"),
+    ({"border_flow_ratio": "-0.5"}, "border_flow_ratio must be >= 0"),
+    ({"border_sectors": "maybe"}, "border_sectors needs a value of type bool"),
+    ({"long_baseline": "0"}, "long_baseline is out of range"),
+    ({"long_baseline_cap": "0"}, "long_baseline_cap must be a positive number"),
+    ({"dominant_ratio": "2"}, "dominant_ratio is out of range"),
 ])
 def test_bad_settings_are_refused_with_their_name(settings: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -72,6 +72,12 @@ class GeometricConfig:
     # its surroundings this many pixels away (0: off); near static structure whose depth varies
     # smoothly is explained locally, a mover smaller than the ring is not (docs/geometric.md)
     local_radius: float = 160.0
+    # near the frame's edge a pixel may also be explained by the residual beyond the edge next to
+    # it (the ring's samples outside the frame: near structure the edge cuts), but only where its
+    # flow is at least border_flow_ratio times the background's (an object the camera follows is
+    # nearly still; 0: everywhere); with local_radius 0 there is no ring and no border (docs/geometric.md)
+    border_sectors: bool = True
+    border_flow_ratio: float = 0.5
     motion_offset: float = 4.0  # residuals are relative to (background flow + this many pixels)
     noise_floor: float = 0.035  # lowest spread of the relative residual: keeps a well-fitted frame quiet
     lookahead: int | None = None  # frames after a frame that its result may use (None: no bound; see above)
@@ -117,7 +123,7 @@ class GeometricConfig:
         for name, valid in checks:
             if not valid:
                 raise ConfigError(f"geometric setting {name} is out of range: {getattr(self, name)}")
-        optional = ("score_blur", "refine_radius", "texture_floor", "local_radius")
+        optional = ("score_blur", "refine_radius", "texture_floor", "local_radius", "border_flow_ratio")
         unitless = (
             "parallax_angle", "parallax_support", "noise_floor", "min_threshold", "refine_eps", "refine_fraction", "texture_floor",
             "long_baseline_cap",

@@ -14,6 +14,8 @@ PARALLAX_CELLS = (4, 6)  # rows, columns of the grid on which parallax must agre
 MIN_CELL_SAMPLES = 3  # a cell counts only with this many samples of clear residual
 RING_DIRECTIONS = 8  # samples of a pixel's surroundings in ``ring_median``
 RING_CELLS = 10  # ``ring_median``'s coarse grid has cells of its radius / this
+SECTOR_SAMPLES = 3  # adjacent ring samples in a border sector (``border_sector_median``)
+SECTOR_OUTSIDE = 2  # of which at least this many lie beyond the frame's edge
 
 
 @dataclass(frozen=True)
@@ -227,28 +229,68 @@ def _epipole_inliers(candidates: np.ndarray, points: np.ndarray, lines: np.ndarr
     return sine_length * sine_length < limit * limit * np.maximum(squared_length, 1e-12)
 
 
+@dataclass(frozen=True)
+class CoarseRing:
+    """A vector field averaged on a coarse grid (cells of ``radius / RING_CELLS`` pixels) and read
+    ``radius`` pixels away from every cell in ``RING_DIRECTIONS`` directions (borders replicated)."""
+
+    cells: np.ndarray  # [rows, cols, 2] the field's mean per cell
+    samples: np.ndarray  # [RING_DIRECTIONS, rows, cols, 2] the ring around each cell
+    outside: np.ndarray  # [RING_DIRECTIONS, rows, cols] bool: the sample lies beyond the frame's edge
+
+    @classmethod
+    def of(cls, field: np.ndarray, radius: float) -> "CoarseRing":
+        height, width = field.shape[:2]
+        cell = max(radius / RING_CELLS, 1.0)
+        rows, cols = max(1, round(height / cell)), max(1, round(width / cell))
+        reach = max(1, round(radius / cell))
+        cells = cv2.resize(field, (cols, rows), interpolation=cv2.INTER_AREA)
+        padded = cv2.copyMakeBorder(cells, reach, reach, reach, reach, cv2.BORDER_REPLICATE)
+        angles = 2.0 * np.pi * np.arange(RING_DIRECTIONS) / RING_DIRECTIONS
+        offsets = list(zip(np.rint(reach * np.sin(angles)).astype(int), np.rint(reach * np.cos(angles)).astype(int)))
+        samples = np.stack([padded[reach + dy : reach + dy + rows, reach + dx : reach + dx + cols] for dy, dx in offsets])
+        row, col = np.mgrid[0:rows, 0:cols]
+        outside = np.stack([(row + dy < 0) | (row + dy >= rows) | (col + dx < 0) | (col + dx >= cols) for dy, dx in offsets])
+        return cls(cells, samples, outside)
+
+
 def ring_median(field: np.ndarray, radius: float) -> np.ndarray:
     """``[H, W, 2]`` float32: a robust estimate of a vector field around every pixel, the
     per-component median of the field ``radius`` pixels away in ``RING_DIRECTIONS`` directions.
 
-    The field is averaged on a coarse grid (cells of ``radius / RING_CELLS`` pixels, borders
-    replicated), the ring is read there and the median upsampled bilinearly, so the cost does not
-    grow with the radius. A region smaller than the ring (a moving object) does not reach the
-    median of its own pixels; structure whose residual varies smoothly over the ring does.
+    The field is averaged on a coarse grid (``CoarseRing``), the ring is read there and the median
+    upsampled bilinearly, so the cost does not grow with the radius. A region smaller than the
+    ring (a moving object) does not reach the median of its own pixels; structure whose residual
+    varies smoothly over the ring does.
     """
-    height, width = field.shape[:2]
-    cell = max(radius / RING_CELLS, 1.0)
-    rows, cols = max(1, round(height / cell)), max(1, round(width / cell))
-    reach = max(1, round(radius / cell))
-    coarse = cv2.resize(field, (cols, rows), interpolation=cv2.INTER_AREA)
-    padded = cv2.copyMakeBorder(coarse, reach, reach, reach, reach, cv2.BORDER_REPLICATE)
-    angles = 2.0 * np.pi * np.arange(RING_DIRECTIONS) / RING_DIRECTIONS
-    ring = [
-        padded[reach + dy : reach + dy + rows, reach + dx : reach + dx + cols]
-        for dy, dx in zip(np.rint(reach * np.sin(angles)).astype(int), np.rint(reach * np.cos(angles)).astype(int))
-    ]
-    median = np.median(np.stack(ring), axis=0).astype(np.float32)
-    return cv2.resize(median, (width, height), interpolation=cv2.INTER_LINEAR)
+    median = np.median(CoarseRing.of(field, radius).samples, axis=0).astype(np.float32)
+    return cv2.resize(median, field.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+
+
+def border_sector_median(field: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """The field's continuation beyond the frame's edge next to every pixel (``[H, W, 2]``
+    float32) and where there is one (``[H, W]`` bool).
+
+    Near the edge part of ``ring_median``'s ring falls outside the frame and repeats the border.
+    A static near object that the edge cuts (a rock in the frame's corner) is then surrounded by
+    itself only on the outside, and the ring's median stays between it and the scene beyond it.
+    Here each coarse cell also looks at its border sectors: ``SECTOR_SAMPLES`` adjacent ring
+    samples of which at least ``SECTOR_OUTSIDE`` lie beyond the edge; their per-component median
+    is a candidate, and the cell takes the one closest to its own mean. Upsampled bilinearly (the
+    validity by nearest neighbour), as ``ring_median``.
+    """
+    ring = CoarseRing.of(field, radius)
+    sectors = (np.arange(RING_DIRECTIONS)[:, None] + np.arange(SECTOR_SAMPLES)[None]) % RING_DIRECTIONS
+    medians = np.median(ring.samples[sectors], axis=1)  # [directions, rows, cols, 2]
+    valid = ring.outside[sectors].sum(axis=1) >= SECTOR_OUTSIDE
+    distance = np.linalg.norm(medians - ring.cells[None], axis=-1)
+    distance[~valid] = np.inf
+    best = np.argmin(distance, axis=0)
+    chosen = np.take_along_axis(medians, best[None, ..., None], axis=0)[0].astype(np.float32)
+    size = field.shape[1::-1]
+    continuation = cv2.resize(chosen, size, interpolation=cv2.INTER_LINEAR)
+    present = cv2.resize(valid.any(axis=0).view(np.uint8), size, interpolation=cv2.INTER_NEAREST).view(bool)
+    return continuation, present
 
 
 def cheiral_residual(residual: np.ndarray, warped: np.ndarray, epipole: np.ndarray, blind_radius: float) -> np.ndarray:

@@ -22,6 +22,7 @@ from geomotion_core.geometric.egomotion import (
     homography_flow,
     landing_map,
     magnitude,
+    border_sector_median,
     ring_median,
     sampson_distance,
 )
@@ -79,7 +80,9 @@ def background_residual(
     (``fit_parallax_epipole``, ``cheiral_residual``); with ``local_radius`` a pixel's residual is
     at most its departure from the residual of its surroundings (``ring_median``): static
     structure whose depth varies smoothly is explained locally, a mover differs from the ground
-    around it; with ``epipolar`` the
+    around it; with ``border_sectors`` it is also at most its departure from the residual
+    beyond the frame's edge next to it (``_border_departure``: near structure that the edge cuts);
+    with ``epipolar`` the
     residual is the smaller of the homography's and the Sampson distance to a fundamental matrix
     fitted to the same samples, so static structure off the dominant plane (parallax) is not
     taken for motion (see docs/geometric.md for what that costs on real video).
@@ -94,6 +97,8 @@ def background_residual(
     else:
         residual = magnitude(departure)
     if config.local_radius > 0:
+        if config.border_sectors:
+            np.minimum(residual, _border_departure(flow, background, departure, config), out=residual)
         departure -= ring_median(departure, config.local_radius)
         np.minimum(residual, magnitude(departure), out=residual)
     if config.epipolar:
@@ -101,6 +106,22 @@ def background_residual(
         if fundamental is not None:
             np.minimum(residual, sampson_distance(fundamental, landing, grid), out=residual)
     return residual, background, source, target, homography
+
+
+def _border_departure(
+    flow: np.ndarray, background: np.ndarray, departure: np.ndarray, config: GeometricConfig
+) -> np.ndarray:
+    """``[H, W]`` float32: each pixel's departure from the continuation of the residual beyond the
+    frame's edge next to it (``border_sector_median``), infinite where there is none or where
+    the pixel's flow is below ``border_flow_ratio`` times the background's. Static structure
+    nearer than the dominant surface moves at least about as fast as the surface; an object the
+    camera follows is nearly still in the image and is never explained by the edge."""
+    continuation, present = border_sector_median(departure, config.local_radius)
+    continuation -= departure
+    distance = magnitude(continuation)
+    moving_along = magnitude(flow) >= config.border_flow_ratio * magnitude(background)
+    distance[~(present & moving_along)] = np.inf
+    return distance
 
 
 PARALLAX_BLIND_FRACTION = 0.05  # no parallax direction within this fraction of the width around a finite epipole
