@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from geomotion_core.geometric.egomotion import (
+    CoarseRing,
     PixelGrid,
     cheiral_residual,
     fit_fundamental,
@@ -13,8 +14,6 @@ from geomotion_core.geometric.egomotion import (
     forward_backward_error,
     landing_map,
     magnitude,
-    border_sector_median,
-    ring_median,
     sampson_distance,
 )
 
@@ -186,17 +185,17 @@ def test_cheiral_residual_removes_only_parallax_with_the_static_sign():
     np.testing.assert_allclose(score[30:], 4.0, atol=1e-5)
 
 
-def test_ring_median_follows_a_smooth_field_and_ignores_an_object_smaller_than_the_ring():
+def test_the_rings_median_follows_a_smooth_field_and_ignores_an_object_smaller_than_the_ring():
     """The local background: a residual that grows smoothly over the frame (ground whose depth
     varies) is its own ring median away from the borders, so its departure from it is small; a
     square of another motion, smaller than the ring, keeps its whole difference from the ground."""
     rows, cols = np.mgrid[0:120, 0:200].astype(np.float32)
     field = np.dstack([0.03 * rows + 0.01 * cols, 0.02 * rows]).astype(np.float32)
-    smooth = magnitude(field - ring_median(field, radius=40.0))
+    smooth = magnitude(field - CoarseRing.of(field, radius=40.0).median())
     assert smooth[20:100, 20:180].max() < 0.15  # the field spans 4.2 px; measured 0.11
     moving = field.copy()
     moving[50:70, 90:110] += np.float32([1.5, -1.0])
-    departure = magnitude(moving - ring_median(moving, radius=40.0))
+    departure = magnitude(moving - CoarseRing.of(moving, radius=40.0).median())
     np.testing.assert_allclose(departure[50:70, 90:110], np.hypot(1.5, 1.0), atol=0.05)  # measured 1.80
     departure[50:70, 90:110] = 0.0
     assert departure.max() < 0.6  # ground whose ring crosses the square: measured 0.56
@@ -208,8 +207,8 @@ def test_border_sectors_continue_a_corner_block_that_the_ring_median_misses():
     match it; in the frame's middle no ring sample lies beyond an edge, so there is no sector."""
     field = np.zeros((120, 200, 2), np.float32)
     field[80:, :50] = (3.0, -1.0)
-    continuation, present = border_sector_median(field, radius=40.0)
-    ring_departure = magnitude(field - ring_median(field, radius=40.0))
+    continuation, present = CoarseRing.of(field, radius=40.0).border_continuation()
+    ring_departure = magnitude(field - CoarseRing.of(field, radius=40.0).median())
     border_departure = magnitude(field - continuation)
     block = (slice(80, 120), slice(0, 50))
     assert ring_departure[block].mean() > 1.5 and border_departure[block].mean() < 0.4  # measured 1.79, 0.27

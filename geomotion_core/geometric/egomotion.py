@@ -12,10 +12,9 @@ import numpy as np
 MIN_CORRESPONDENCES = 8
 PARALLAX_CELLS = (4, 6)  # rows, columns of the grid on which parallax must agree across the frame
 MIN_CELL_SAMPLES = 3  # a cell counts only with this many samples of clear residual
-RING_DIRECTIONS = 8  # samples of a pixel's surroundings in ``ring_median``
-RING_CELLS = 10  # ``ring_median``'s coarse grid has cells of its radius / this
-SECTOR_SAMPLES = 3  # adjacent ring samples in a border sector (``border_sector_median``)
-SECTOR_OUTSIDE = 2  # of which at least this many lie beyond the frame's edge
+RING_DIRECTIONS = 8  # samples of a pixel's surroundings in a ``CoarseRing`` (even: the median averages the middle two)
+RING_CELLS = 10  # a ``CoarseRing``'s grid has cells of its radius / this
+SECTOR_OUTSIDE = 2  # a border sector (three adjacent ring samples) has at least this many beyond the frame's edge
 
 
 @dataclass(frozen=True)
@@ -232,8 +231,10 @@ def _epipole_inliers(candidates: np.ndarray, points: np.ndarray, lines: np.ndarr
 @dataclass(frozen=True)
 class CoarseRing:
     """A vector field averaged on a coarse grid (cells of ``radius / RING_CELLS`` pixels) and read
-    ``radius`` pixels away from every cell in ``RING_DIRECTIONS`` directions (borders replicated)."""
+    ``radius`` pixels away from every cell in ``RING_DIRECTIONS`` directions (borders replicated),
+    so that the cost of the ring does not grow with its radius."""
 
+    size: tuple[int, int]  # the field's (width, height)
     cells: np.ndarray  # [rows, cols, 2] the field's mean per cell
     samples: np.ndarray  # [RING_DIRECTIONS, rows, cols, 2] the ring around each cell
     outside: np.ndarray  # [RING_DIRECTIONS, rows, cols] bool: the sample lies beyond the frame's edge
@@ -251,46 +252,43 @@ class CoarseRing:
         samples = np.stack([padded[reach + dy : reach + dy + rows, reach + dx : reach + dx + cols] for dy, dx in offsets])
         row, col = np.mgrid[0:rows, 0:cols]
         outside = np.stack([(row + dy < 0) | (row + dy >= rows) | (col + dx < 0) | (col + dx >= cols) for dy, dx in offsets])
-        return cls(cells, samples, outside)
+        return cls((width, height), cells, samples, outside)
 
+    def median(self) -> np.ndarray:
+        """``[H, W, 2]`` float32: a robust estimate of the field around every pixel, the
+        per-component median of its ring (upsampled bilinearly from the cells). A region smaller
+        than the ring (a moving object) does not reach the median of its own pixels; structure
+        whose residual varies smoothly over the ring does."""
+        ordered = np.sort(self.samples, axis=0)
+        middle = RING_DIRECTIONS // 2
+        median = (ordered[middle - 1] + ordered[middle]) * np.float32(0.5)
+        return cv2.resize(median, self.size, interpolation=cv2.INTER_LINEAR)
 
-def ring_median(field: np.ndarray, radius: float) -> np.ndarray:
-    """``[H, W, 2]`` float32: a robust estimate of a vector field around every pixel, the
-    per-component median of the field ``radius`` pixels away in ``RING_DIRECTIONS`` directions.
+    def border_continuation(self) -> tuple[np.ndarray, np.ndarray]:
+        """The field's continuation beyond the frame's edge next to every pixel (``[H, W, 2]``
+        float32) and where there is one (``[H, W]`` bool).
 
-    The field is averaged on a coarse grid (``CoarseRing``), the ring is read there and the median
-    upsampled bilinearly, so the cost does not grow with the radius. A region smaller than the
-    ring (a moving object) does not reach the median of its own pixels; structure whose residual
-    varies smoothly over the ring does.
-    """
-    median = np.median(CoarseRing.of(field, radius).samples, axis=0).astype(np.float32)
-    return cv2.resize(median, field.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-
-
-def border_sector_median(field: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
-    """The field's continuation beyond the frame's edge next to every pixel (``[H, W, 2]``
-    float32) and where there is one (``[H, W]`` bool).
-
-    Near the edge part of ``ring_median``'s ring falls outside the frame and repeats the border.
-    A static near object that the edge cuts (a rock in the frame's corner) is then surrounded by
-    itself only on the outside, and the ring's median stays between it and the scene beyond it.
-    Here each coarse cell also looks at its border sectors: ``SECTOR_SAMPLES`` adjacent ring
-    samples of which at least ``SECTOR_OUTSIDE`` lie beyond the edge; their per-component median
-    is a candidate, and the cell takes the one closest to its own mean. Upsampled bilinearly (the
-    validity by nearest neighbour), as ``ring_median``.
-    """
-    ring = CoarseRing.of(field, radius)
-    sectors = (np.arange(RING_DIRECTIONS)[:, None] + np.arange(SECTOR_SAMPLES)[None]) % RING_DIRECTIONS
-    medians = np.median(ring.samples[sectors], axis=1)  # [directions, rows, cols, 2]
-    valid = ring.outside[sectors].sum(axis=1) >= SECTOR_OUTSIDE
-    distance = np.linalg.norm(medians - ring.cells[None], axis=-1)
-    distance[~valid] = np.inf
-    best = np.argmin(distance, axis=0)
-    chosen = np.take_along_axis(medians, best[None, ..., None], axis=0)[0].astype(np.float32)
-    size = field.shape[1::-1]
-    continuation = cv2.resize(chosen, size, interpolation=cv2.INTER_LINEAR)
-    present = cv2.resize(valid.any(axis=0).view(np.uint8), size, interpolation=cv2.INTER_NEAREST).view(bool)
-    return continuation, present
+        Near the edge part of the ring falls outside the frame and repeats the border. A static
+        near object that the edge cuts (a rock in the frame's corner) is then surrounded by
+        itself only on the outside, and the ring's median stays between it and the scene beyond
+        it; the ring samples beyond the edge next to it continue the object itself. Each cell's
+        border sectors are three adjacent ring samples of which at least ``SECTOR_OUTSIDE`` lie
+        beyond the edge; their per-component median is a candidate, and the cell takes the one
+        closest to its own mean. Upsampled bilinearly (the validity by nearest neighbour), as
+        ``median``.
+        """
+        following = np.roll(np.arange(RING_DIRECTIONS), -1)
+        first, second, third = self.samples, self.samples[following], self.samples[following[following]]
+        medians = np.maximum(np.minimum(first, second), np.minimum(np.maximum(first, second), third))
+        valid = (self.outside.view(np.uint8) + self.outside[following] + self.outside[following[following]]) >= SECTOR_OUTSIDE
+        distance = medians - self.cells[None]
+        distance = np.einsum("...i,...i->...", distance, distance)
+        distance[~valid] = np.inf
+        best = np.argmin(distance, axis=0)
+        chosen = np.take_along_axis(medians, best[None, ..., None], axis=0)[0]
+        continuation = cv2.resize(chosen, self.size, interpolation=cv2.INTER_LINEAR)
+        present = cv2.resize(valid.any(axis=0).view(np.uint8), self.size, interpolation=cv2.INTER_NEAREST).view(bool)
+        return continuation, present
 
 
 def cheiral_residual(residual: np.ndarray, warped: np.ndarray, epipole: np.ndarray, blind_radius: float) -> np.ndarray:

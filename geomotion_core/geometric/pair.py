@@ -21,9 +21,8 @@ from geomotion_core.geometric.egomotion import (
     grid_correspondences,
     homography_flow,
     landing_map,
+    CoarseRing,
     magnitude,
-    border_sector_median,
-    ring_median,
     sampson_distance,
 )
 from geomotion_core.geometric.scoring import residual_score
@@ -78,7 +77,7 @@ def background_residual(
     The background is the MAGSAC homography of the reliable grid samples; with ``parallax`` the
     residual loses the part that static structure in front of the fitted surface explains
     (``fit_parallax_epipole``, ``cheiral_residual``); with ``local_radius`` a pixel's residual is
-    at most its departure from the residual of its surroundings (``ring_median``): static
+    at most its departure from the residual of its surroundings (``CoarseRing.median``): static
     structure whose depth varies smoothly is explained locally, a mover differs from the ground
     around it; with ``border_sectors`` it is also at most its departure from the residual
     beyond the frame's edge next to it (``_border_departure``: near structure that the edge cuts);
@@ -97,9 +96,10 @@ def background_residual(
     else:
         residual = magnitude(departure)
     if config.local_radius > 0:
+        ring = CoarseRing.of(departure, config.local_radius)
         if config.border_sectors:
-            np.minimum(residual, _border_departure(flow, background, departure, config), out=residual)
-        departure -= ring_median(departure, config.local_radius)
+            np.minimum(residual, _border_departure(flow, background, departure, ring, config), out=residual)
+        departure -= ring.median()
         np.minimum(residual, magnitude(departure), out=residual)
     if config.epipolar:
         fundamental, _ = fit_fundamental(source, target, config.epipolar_threshold, units)
@@ -109,14 +109,14 @@ def background_residual(
 
 
 def _border_departure(
-    flow: np.ndarray, background: np.ndarray, departure: np.ndarray, config: GeometricConfig
+    flow: np.ndarray, background: np.ndarray, departure: np.ndarray, ring: CoarseRing, config: GeometricConfig
 ) -> np.ndarray:
     """``[H, W]`` float32: each pixel's departure from the continuation of the residual beyond the
-    frame's edge next to it (``border_sector_median``), infinite where there is none or where
+    frame's edge next to it (``ring``: the ``departure``'s ``CoarseRing``), infinite where there is none or where
     the pixel's flow is below ``border_flow_ratio`` times the background's. Static structure
     nearer than the dominant surface moves at least about as fast as the surface; an object the
     camera follows is nearly still in the image and is never explained by the edge."""
-    continuation, present = border_sector_median(departure, config.local_radius)
+    continuation, present = ring.border_continuation()
     continuation -= departure
     distance = magnitude(continuation)
     moving_along = magnitude(flow) >= config.border_flow_ratio * magnitude(background)
