@@ -75,12 +75,14 @@ def test_segment_command_line_rejects_a_malformed_setting(tmp_path: Path, frames
 
 
 def test_presets_set_the_flow_and_the_other_settings_apply_on_top() -> None:
-    fast = GeometricConfig.from_settings({"preset": "fast", "lookahead": "1"})
-    flow = (fast.flow_patch_stride, fast.flow_descent_iterations, fast.flow_refinement_iterations)
-    assert flow == (4, 16, 3)
-    assert fast.lookahead == 1
-    assert GeometricConfig.from_settings({"preset": "accurate"}) == GeometricConfig()
-    overridden = GeometricConfig.from_settings({"preset": "fast", "flow_patch_stride": "3"})
-    assert overridden.flow_patch_stride == 3
+    accurate = GeometricConfig.from_settings({"preset": "accurate", "lookahead": "1"})
+    flow = (accurate.flow_patch_stride, accurate.flow_descent_iterations, accurate.flow_refinement_iterations)
+    assert flow == (None, None, None)  # DIS medium's own: stride 3, 25 descent, 5 refinement iterations
+    assert accurate.dis_config().create().getPatchStride() == 3
+    assert accurate.lookahead == 1
+    fast = GeometricConfig.from_settings({"preset": "fast"})
+    assert fast == GeometricConfig() and (fast.flow_patch_stride, fast.flow_descent_iterations) == (4, 16)
+    overridden = GeometricConfig.from_settings({"preset": "accurate", "flow_patch_stride": "4"})
+    assert overridden.flow_patch_stride == 4
     with pytest.raises(ConfigError, match="unknown geometric preset 'quick'"):
         GeometricConfig.from_settings({"preset": "quick"})

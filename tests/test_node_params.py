@@ -73,7 +73,7 @@ def test_params_file_and_command_line_overrides_reach_the_settings(ros_domain):
     rclpy.init(context=context, args=[
         "geomotion_node", "--ros-args", "--params-file", str(CONFIG),
         "-p", "window.size:=6", "-p", "policy:=every_frame", "-p", "geometric.flow_scale:=0.75",
-        "-p", "geometric.preset:=fast",
+        "-p", "geometric.preset:=accurate",
     ])
     node = GeoMotionNode(context=context)
     try:
@@ -85,8 +85,8 @@ def test_params_file_and_command_line_overrides_reach_the_settings(ros_domain):
         assert (options.backend, options.checkpoint, options.size) == ("geomotion", None, 518)
         geometric = build_backend(replace(options, backend="geometric"))
         assert (geometric.config.flow_scale, geometric.config.refine_radius) == (0.75, GeometricConfig().refine_radius)
-        fast = GeometricConfig.from_settings({"preset": "fast"})
-        assert geometric.config.flow_refinement_iterations == fast.flow_refinement_iterations != GeometricConfig().flow_refinement_iterations
+        accurate = GeometricConfig.from_settings({"preset": "accurate"})
+        assert geometric.config.flow_refinement_iterations == accurate.flow_refinement_iterations != GeometricConfig().flow_refinement_iterations
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=context)

@@ -114,7 +114,7 @@ def test_library_defaults_equal_the_table():
                                           "chunk.size"))
     assert (train.data.image_size, train.data.flow, train.device, train.precision) == tuple(
         option(name).default for name in ("inference.size", "flow.method", "device", "train.precision"))
-    assert GEOMETRIC_PRESETS == tuple(PRESETS) and "accurate" == option("geometric.preset").default
+    assert GEOMETRIC_PRESETS == tuple(PRESETS) and "fast" == option("geometric.preset").default
 
 
 def test_choice_lists_are_those_the_code_accepts():

@@ -28,7 +28,7 @@ DEFAULT_MAX_QUEUE = 16  # queue.max_frames 0 (auto): max(DEFAULT_MAX_QUEUE, 2 * 
 CHUNK_PROTOCOLS = ("official", "eval")  # how `segment` cuts a video into network passes
 EVAL_PROTOCOLS = ("davis", "davis2016", "davis2017-multi", "easi3r")  # how masks are scored
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")  # training autocast (fp16 would need a gradient scaler)
-GEOMETRIC_PRESETS = ("accurate", "fast")  # geomotion_core.geometric.config.PRESETS
+GEOMETRIC_PRESETS = ("fast", "accurate")  # geomotion_core.geometric.config.PRESETS
 RELIABILITIES = ("best_effort", "reliable")
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:[0-9]+)?"
 
@@ -116,8 +116,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("train.precision", "auto", "training precision: auto (bf16 autocast on CUDA, fp32 on the CPU), fp32 "
            "or bf16", flag="--precision", choices=TRAIN_PRECISIONS),
     # ------------------------------------------------------------------ geometric backend (node; CLI: --geometric)
-    Option("geometric.preset", "accurate", "geometric backend: named settings (accurate: the defaults; fast: a "
-           "cheaper DIS flow); the geometric.* parameters below apply on top", choices=GEOMETRIC_PRESETS,
+    Option("geometric.preset", "fast", "geometric backend: named settings (fast: the defaults, for a robot; "
+           "accurate: DIS medium's own flow, about 30 % slower); the geometric.* parameters below apply on top", choices=GEOMETRIC_PRESETS,
            node_field="geometric_preset"),
     Option("geometric.flow_scale", 0.5, "geometric backend: frames are resized by this factor for flow, fit and "
            "scores (lower: faster, coarser)", range=Number(float, 0.1, 1.0), node_field="geometric_flow_scale"),
