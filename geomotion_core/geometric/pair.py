@@ -12,6 +12,7 @@ from geomotion_core.flow.dis import DISFlow
 from geomotion_core.geometric.camera import relative_pose
 from geomotion_core.geometric.config import REFERENCE_WIDTH, GeometricConfig
 from geomotion_core.geometric.egomotion import (
+    CoarseRing,
     PixelGrid,
     fit_fundamental,
     cheiral_residual,
@@ -21,7 +22,6 @@ from geomotion_core.geometric.egomotion import (
     grid_correspondences,
     homography_flow,
     landing_map,
-    CoarseRing,
     magnitude,
     sampson_distance,
 )
@@ -112,10 +112,11 @@ def _border_departure(
     flow: np.ndarray, background: np.ndarray, departure: np.ndarray, ring: CoarseRing, config: GeometricConfig
 ) -> np.ndarray:
     """``[H, W]`` float32: each pixel's departure from the continuation of the residual beyond the
-    frame's edge next to it (``ring``: the ``departure``'s ``CoarseRing``), infinite where there is none or where
-    the pixel's flow is below ``border_flow_ratio`` times the background's. Static structure
-    nearer than the dominant surface moves at least about as fast as the surface; an object the
-    camera follows is nearly still in the image and is never explained by the edge."""
+    frame's edge next to it (``ring``: the ``departure``'s ``CoarseRing``), infinite where there
+    is none or where the pixel's flow is below ``border_flow_ratio`` times the background's.
+    Static structure nearer than the dominant surface moves at least about as fast as the
+    surface; an object the camera follows is nearly still in the image and is never explained
+    by the edge."""
     continuation, present = ring.border_continuation()
     continuation -= departure
     distance = magnitude(continuation)
