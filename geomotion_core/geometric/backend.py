@@ -40,7 +40,7 @@ def frame_score(
     Each of ``chains`` holds the evidence of consecutive pairs leading away from the frame in one
     direction (towards t+1, t+2, ... or t-1, t-2, ...); chains of two or more also score the
     longer baselines (``long_baseline_motion``)."""
-    evidence = [long_baseline_motion(chain, grid, config) if len(chain) > 1 else chain[0] for chain in chains if chain]
+    evidence = [long_baseline_motion(chain, grid, config) for chain in chains if chain]
     if not evidence:
         return None
     return combine_directions([item.score for item in evidence], [item.reliable for item in evidence])
